@@ -1,0 +1,3 @@
+from edgepose.cli.app import main
+
+main()

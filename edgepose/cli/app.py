@@ -1,0 +1,88 @@
+"""The `edgepose` Typer app: one file per command, errors mapped to exit codes (DESIGN.md).
+
+Exit codes: 0 ok, 1 a gate or check failed, 2 bad input or usage (one line on stderr),
+3 an internal error (one line; `--debug` shows the traceback). Command modules import torch and
+friends inside their functions so that `edgepose --help` answers fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import typer
+
+app = typer.Typer(
+    name="edgepose",
+    help="Take a trained pose checkpoint to a fast, verified edge artifact, and prove it.\n\n"
+    "Example: edgepose zoo   |   edgepose info model.pt --json",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+# (command name, "module:function"); each module is imported here, so keep their top level light.
+COMMANDS: list[tuple[str, str]] = [
+    ("zoo", "edgepose.cli.zoo:zoo_command"),
+    ("info", "edgepose.cli.info:info_command"),
+]
+
+for _name, _target in COMMANDS:
+    _module, _func = _target.split(":")
+    app.command(_name)(getattr(importlib.import_module(_module), _func))
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="show tracebacks for errors"),
+) -> None:
+    """edgepose: quantize, prune, Ghost-ify, export and benchmark pose models."""
+
+
+def _rewrite_argv(argv: list[str]) -> list[str]:
+    """`edgepose bench compare A B` is the command `bench-compare` (a group cannot also take MODEL)."""
+    if len(argv) >= 2 and argv[0] == "bench" and argv[1] == "compare":
+        return ["bench-compare", *argv[2:]]
+    return argv
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point with the exit-code contract."""
+    from edgepose.errors import EdgeposeError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("EDGEPOSE_DEBUG") == "1"
+    args = _rewrite_argv([a for a in args if a != "--debug"])
+    try:
+        app(args=args, prog_name="edgepose", standalone_mode=False)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _fail("aborted", 130)
+    except typer.TyperException as exc:  # usage errors: unknown option, missing argument
+        show = getattr(exc, "show", None)
+        show() if show else print(f"error: {exc.format_message()}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        _fail("interrupted; re-run the same command to resume where it stopped", 130)
+    except EdgeposeError as exc:
+        if debug:
+            raise
+        _fail(f"error: {exc}", exc.exit_code)
+    except Exception as exc:  # a bug in edgepose, not the user's input
+        if debug:
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (re-run with --debug for a traceback)", 3)
+    sys.exit(0)
+
+
+def _fail(message: str, code: int) -> None:
+    first = message.strip().splitlines()[0] if message.strip() else message
+    print(first, file=sys.stderr)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

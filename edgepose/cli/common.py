@@ -1,0 +1,45 @@
+"""Options shared by commands that take a MODEL (DESIGN.md: checkpoint, ONNX, OpenVINO, TensorRT)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from edgepose.artifact import Artifact
+
+ModelArg = Annotated[str, typer.Argument(help="edgepose .pt checkpoint, .onnx, OpenVINO .xml or TensorRT .engine")]
+OptionalModelArg = Annotated[
+    Optional[str], typer.Argument(help="model file; may be omitted with --model-factory")  # noqa: UP045
+]
+ArchOpt = Annotated[Optional[str], typer.Option("--arch", help="zoo architecture for a bare state_dict")]  # noqa: UP045
+FactoryOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--model-factory", help="your architecture: path/to/file.py:build or pkg.mod:build"),
+]
+TrustOpt = Annotated[
+    bool, typer.Option("--trust-checkpoint", help="allow a pickled whole model (runs code from the file!)")
+]
+InputSizeOpt = Annotated[
+    Optional[str], typer.Option("--input-size", help="HxW for a model without a spec (default 256x192)")  # noqa: UP045
+]
+SchemaOpt = Annotated[
+    Optional[str], typer.Option("--schema", help="coco17|lsp14|mpii16 for a model without a spec")  # noqa: UP045
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document to stdout and nothing else")]
+
+
+def load_model_arg(
+    model: str | None,
+    arch: str | None = None,
+    model_factory: str | None = None,
+    trust_checkpoint: bool = False,
+    input_size: str | None = None,
+    schema: str | None = None,
+) -> Artifact:
+    """Load MODEL with the shared options into an Artifact (imports torch lazily)."""
+    from edgepose.loading import LoadOptions, load_artifact
+
+    options = LoadOptions(arch, model_factory, trust_checkpoint, input_size, schema)
+    return load_artifact(model, options)

@@ -1,0 +1,34 @@
+"""Terminal output: tables to stdout, messages and progress to stderr, `--json` keeps stdout clean."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+def print_json(data: Any) -> None:
+    """The one JSON document a `--json` command prints to stdout."""
+    from edgepose.fileio import _json_default
+
+    sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
+    sys.stdout.flush()
+
+
+def info(message: str) -> None:
+    stderr.print(message)
+
+
+def progress() -> Progress:
+    """A rich progress bar on stderr (so it never mixes into --json output)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=stderr, transient=False,
+    )  # fmt: skip

@@ -1,0 +1,46 @@
+"""`edgepose zoo`: the architectures edgepose can build, with params and GFLOPs."""
+
+from __future__ import annotations
+
+from edgepose.cli.common import JsonOpt
+
+
+def zoo_command(json_out: JsonOpt = False) -> None:
+    """List the model zoo: name, params, GFLOPs at the default input size, schema, kind.
+
+    Example: edgepose zoo --json
+    """
+    from rich.table import Table
+
+    from edgepose.cli.output import print_json, stdout
+    from edgepose.models import MODELS, build_model, zoo_info
+    from edgepose.models.stats import count_gflops, count_params
+
+    rows = []
+    for entry in MODELS:
+        info = zoo_info(entry.name)
+        model = build_model(entry.name)
+        h, w = info.spec.input_size
+        rows.append({
+            "name": entry.name,
+            "params": count_params(model),
+            "gflops": round(count_gflops(model, info.spec), 3),
+            "input_size": [h, w],
+            "schema": info.spec.schema,
+            "kind": info.kind,
+            "head": info.spec.head,
+            "clip_length": info.spec.clip_length,
+            "description": info.description,
+        })  # fmt: skip
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title="edgepose model zoo")
+    for col in ("name", "params (M)", "GFLOPs", "input", "schema", "kind", "description"):
+        table.add_column(col, justify="right" if col in ("params (M)", "GFLOPs") else "left")
+    for r in rows:
+        size = f"{r['input_size'][0]}x{r['input_size'][1]}" + (f" x{r['clip_length']}f" if r["clip_length"] else "")
+        table.add_row(
+            r["name"], f"{r['params'] / 1e6:.2f}", f"{r['gflops']:.2f}", size, r["schema"], r["kind"], r["description"]
+        )
+    stdout.print(table)

@@ -1,0 +1,1 @@
+"""Exporters: one pure function per format (onnx.py, openvino.py, tensorrt.py)."""

@@ -1,0 +1,35 @@
+"""Structural steps recorded in a checkpoint (pruning plans, Ghost swaps) and their replay on load.
+
+Each step is a plain dict `{"step": NAME, ...}`; a replay function registered under NAME applies it
+to a freshly built architecture so that the saved state_dict fits, without unpickling any module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from edgepose.errors import UserError
+from edgepose.registry import Registry
+
+Replay = Callable[[nn.Module, dict[str, Any]], nn.Module]
+REPLAYS: Registry[Replay] = Registry("history step")
+
+
+def register_replay(step: str) -> Callable[[Replay], Replay]:
+    return REPLAYS.register(step)
+
+
+def replay_history(model: nn.Module, history: list[dict[str, Any]]) -> nn.Module:
+    """Apply each recorded structural step in order."""
+    for index, step in enumerate(history):
+        name = step.get("step")
+        if name not in REPLAYS:
+            raise UserError(
+                f"checkpoint history step {index} is '{name}', which this edgepose cannot replay "
+                f"(known: {', '.join(REPLAYS.names()) or 'none'}); upgrade edgepose"
+            )
+        model = REPLAYS.get(name)(model, step)
+    return model

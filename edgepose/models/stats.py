@@ -1,0 +1,30 @@
+"""Model size and compute: parameters and FLOPs (2 x MACs, counted by torch.utils.flop_counter)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from edgepose.artifact import ModelSpec
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def count_gflops(model: nn.Module, spec: ModelSpec) -> float:
+    """GFLOPs of one forward pass at batch 1 and the spec's input size (clip models: whole clip)."""
+    model.eval()
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.zeros(spec.input_shape(1)))
+    return counter.get_total_flops() / 1e9
+
+
+def output_shapes(model: nn.Module, spec: ModelSpec) -> list[list[int]]:
+    """Shapes of the model's outputs at batch 1."""
+    with torch.no_grad():
+        out = model.eval()(torch.zeros(spec.input_shape(1)))
+    outs = out if isinstance(out, (tuple, list)) else [out]
+    return [list(o.shape) for o in outs]
