@@ -69,11 +69,19 @@ def read_checkpoint_file(path: str | Path, trust: bool = False) -> Any:
         if "Weights only load failed" in str(exc):
             raise UserError(PICKLED_MODEL_REFUSAL.format(path=path)) from None
         raise UserError(f"{path} is not a readable checkpoint: {_first_line(exc)}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        reason = _first_line(exc)
-        if "zip archive" in reason or "central directory" in reason or isinstance(exc, EOFError):
-            reason = "truncated or corrupt file"
-        raise UserError(f"{path} is not a readable checkpoint ({reason})") from None
+    except Exception as exc:  # the unpickler raises many types (KeyError, RuntimeError, ...) on junk
+        raise UserError(f"{path} is not a readable checkpoint ({_diagnose(path, exc)})") from None
+
+
+def _diagnose(path: Path, exc: BaseException) -> str:
+    """Say 'truncated' for a torch zip archive cut short, else the loader's first line."""
+    with path.open("rb") as handle:
+        magic = handle.read(2)
+    if magic == b"PK" and not zipfile.is_zipfile(path):
+        return "truncated or corrupt file: incomplete zip archive"
+    if isinstance(exc, (EOFError, zipfile.BadZipFile)):
+        return "truncated or corrupt file"
+    return _first_line(exc)
 
 
 def is_edgepose_checkpoint(obj: Any) -> bool:
