@@ -27,6 +27,7 @@ app = typer.Typer(
 COMMANDS: list[tuple[str, str]] = [
     ("zoo", "edgepose.cli.zoo:zoo_command"),
     ("info", "edgepose.cli.info:info_command"),
+    ("train", "edgepose.cli.train:train_command"),
 ]
 
 for _name, _target in COMMANDS:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgepose.cli.common import (
-    ArchOpt, FactoryOpt, InputSizeOpt, JsonOpt, OptionalModelArg, SchemaOpt, TrustOpt, load_model_arg,
+    ArchOpt,
+    FactoryOpt,
+    InputSizeOpt,
+    JsonOpt,
+    OptionalModelArg,
+    SchemaOpt,
+    TrustOpt,
+    load_model_arg,
 )  # fmt: skip
 
 
