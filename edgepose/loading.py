@@ -50,7 +50,7 @@ def load_artifact(path: str | Path | None, options: LoadOptions | None = None) -
     if kind is not None:
         from edgepose.export.metadata import load_exported_artifact
 
-        return load_exported_artifact(path, kind)
+        return load_exported_artifact(path, kind, options)
     obj = read_checkpoint_file(path, trust=options.trust_checkpoint)
     if is_edgepose_checkpoint(obj):
         return _from_edgepose_checkpoint(obj, path, options)

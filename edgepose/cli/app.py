@@ -27,6 +27,10 @@ app = typer.Typer(
 COMMANDS: list[tuple[str, str]] = [
     ("zoo", "edgepose.cli.zoo:zoo_command"),
     ("info", "edgepose.cli.info:info_command"),
+    ("export", "edgepose.cli.export:export_command"),
+    ("bench", "edgepose.cli.bench:bench_command"),
+    ("bench-compare", "edgepose.cli.bench:bench_compare_command"),
+    ("eval", "edgepose.cli.eval:eval_command"),
     ("train", "edgepose.cli.train:train_command"),
 ]
 

@@ -27,6 +27,8 @@ def train_command(
     kw: KwOpt = None,
     workers: Annotated[int, typer.Option(help="data-loading worker processes")] = 2,
     val_limit: Annotated[Optional[int], typer.Option("--val-limit", help="validate on the first N people")] = None,  # noqa: UP045
+    val_every: Annotated[int, typer.Option("--val-every", min=1, help="validate every N epochs (and after the last)")] = 1,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch CPU threads")] = None,  # noqa: UP045
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="continue an interrupted run")] = True,
     json_out: JsonOpt = False,
@@ -40,8 +42,11 @@ def train_command(
     from edgepose.training_setup import build_for_training, parse_kwargs
 
     artifact = build_for_training(arch, data, parse_kwargs(kw or []), input_size, init)
-    cfg = TrainConfig(epochs=epochs, batch_size=batch, lr=lr, workers=workers, seed=seed, val_limit=val_limit)
-    result = train(artifact, data, val, cfg, out_path=out, resume=resume, progress=not json_out)
+    cfg = TrainConfig(
+        epochs=epochs, batch_size=batch, lr=lr, workers=workers, seed=seed, val_limit=val_limit,
+        val_every=val_every, threads=threads,
+    )  # fmt: skip
+    result = train(artifact, data, val, cfg, out_path=out, resume=resume, progress=not json_out, on_epoch=_log_epoch)
     summary = {
         "checkpoint": out, "arch": arch, "metric": result.metric_name, "best": result.best_metric,
         "best_epoch": result.best_epoch, "epochs": result.epochs_run, "seconds": round(result.seconds, 1),
@@ -54,3 +59,15 @@ def train_command(
         f"saved [bold]{out}[/]: best {result.metric_name} = {result.best_metric:.4f} at epoch "
         f"{result.best_epoch}/{result.epochs_run} ({result.seconds / 60:.1f} min)"
     )
+
+
+def _log_epoch(record: dict) -> None:
+    """One line per epoch on stderr: loss, learning rate and the validation metrics that matter."""
+    from edgepose.cli.output import info
+
+    line = f"epoch {record['epoch']}: loss {record['loss']:.6f}  lr {record['lr']:.2e}"
+    val = record.get("val") or {}
+    for key in ("oks_ap", "pck@0.2", "pck@0.1", "mpjpe_px"):
+        if val.get(key) is not None:
+            line += f"  {key} {val[key]:.4f}"
+    info(line)

@@ -10,6 +10,7 @@ def zoo_command(json_out: JsonOpt = False) -> None:
 
     Example: edgepose zoo --json
     """
+    import torch
     from rich.table import Table
 
     from edgepose.cli.output import print_json, stdout
@@ -19,7 +20,8 @@ def zoo_command(json_out: JsonOpt = False) -> None:
     rows = []
     for entry in MODELS:
         info = zoo_info(entry.name)
-        model = build_model(entry.name)
+        with torch.device("meta"):  # shapes only: params and FLOPs need no weights, and no init time
+            model = build_model(entry.name)
         h, w = info.spec.input_size
         rows.append({
             "name": entry.name,
@@ -36,8 +38,12 @@ def zoo_command(json_out: JsonOpt = False) -> None:
         print_json(rows)
         return
     table = Table(title="edgepose model zoo")
-    for col in ("name", "params (M)", "GFLOPs", "input", "schema", "kind", "description"):
-        table.add_column(col, justify="right" if col in ("params (M)", "GFLOPs") else "left")
+    longest_name = max((len(r["name"]) for r in rows), default=4)
+    # the name never wraps or truncates (scripts copy it); on a narrow terminal the description gives way
+    table.add_column("name", no_wrap=True, min_width=longest_name)
+    for col in ("params (M)", "GFLOPs", "input", "schema", "kind"):
+        table.add_column(col, justify="right" if col in ("params (M)", "GFLOPs") else "left", no_wrap=True)
+    table.add_column("description", ratio=1)
     for r in rows:
         size = f"{r['input_size'][0]}x{r['input_size'][1]}" + (f" x{r['clip_length']}f" if r["clip_length"] else "")
         table.add_row(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
 
-from edgepose.artifact import ModelSpec
+from edgepose.artifact import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
 from edgepose.registry import Registry
 from edgepose.schemas import get_schema
 
@@ -37,9 +38,16 @@ def register_model(
     description: str,
     paper: str = "",
     clip_length: int | None = None,
+    mean: tuple[float, float, float] = IMAGENET_MEAN,
+    std: tuple[float, float, float] = IMAGENET_STD,
 ) -> Callable[[Builder], Builder]:
-    """Register `builder(num_keypoints=..., **kwargs) -> nn.Module` under `name`."""
-    spec = ModelSpec(input_size=input_size, schema=schema, head=head, clip_length=clip_length)
+    """Register `builder(num_keypoints=..., **kwargs) -> nn.Module` under `name`.
+
+    A builder whose layers depend on the input size (a flatten + FC head) takes `input_size=(h, w)`.
+    """
+    spec = ModelSpec(
+        input_size=input_size, schema=schema, head=head, clip_length=clip_length, mean=mean, std=std
+    )
     return MODELS.register(name, info=ZooInfo(kind, spec, description, paper))
 
 
@@ -48,10 +56,22 @@ def zoo_info(name: str) -> ZooInfo:
 
 
 def build_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build architecture `name`; kwargs override its defaults (e.g. num_keypoints, width)."""
+    """Build architecture `name`; kwargs override its defaults (e.g. num_keypoints, width).
+
+    `input_size=(h, w)` may always be given: it reaches builders that take it (size-dependent heads)
+    and is dropped for the rest, whose layers do not depend on it (fully convolutional, pooled).
+    """
     builder = MODELS.get(name)
     kwargs.setdefault("num_keypoints", get_schema(zoo_info(name).spec.schema).num_keypoints)
+    if "input_size" in kwargs and not takes_input_size(name):
+        kwargs.pop("input_size")
     return builder(**kwargs)
+
+
+def takes_input_size(name: str) -> bool:
+    """Whether architecture `name`'s layers depend on the input size (its builder takes input_size)."""
+    params = inspect.signature(MODELS.get(name)).parameters
+    return "input_size" in params
 
 
 def default_spec(name: str, **overrides: Any) -> ModelSpec:

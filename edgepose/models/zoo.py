@@ -1,3 +1,10 @@
 """Imports every architecture module so that each registers itself in MODELS."""
 
-from edgepose.models import simplebaseline  # noqa: F401
+from edgepose.models import (  # noqa: F401
+    alexnet,
+    bipose,
+    darknet,
+    deeppose,
+    resnet_regression,
+    simplebaseline,
+)

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from edgepose.artifact import Artifact
 from edgepose.checkpoint import save_checkpoint
 from edgepose.errors import UserError
 from edgepose.loading import LoadOptions, load_artifact

@@ -1,0 +1,145 @@
+"""Export verification (as Polygraphy does): run the exported model and the reference on the same inputs.
+
+Inputs: N random normalised-image-like tensors and, optionally, real images from a COCO-keypoints
+file. Reported: max abs error and max error relative to the reference's output range, per output,
+and the mean keypoint displacement in pixels after decoding (argmax x stride for heatmaps, coords x
+input size for regression, by edgepose.metrics.decode). The gate: fp32 compares the max abs error (default 1e-4); fp16 and int8
+compare the error relative to the output range (defaults 2e-2 and 1e-1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgepose.errors import GateFailed, UserError
+
+if TYPE_CHECKING:
+    from edgepose.artifact import ModelSpec
+    from edgepose.runtimes.base import Session
+
+DEFAULT_TOLERANCE = {"fp32": (1e-4, "abs"), "fp16": (2e-2, "rel"), "int8": (1e-1, "rel")}
+
+
+@dataclass
+class ParityReport:
+    max_abs_err: float
+    max_rel_err: float  # max abs error / (max - min) of the reference output
+    mean_kpt_px: float | None
+    max_kpt_px: float | None
+    n_random: int
+    n_images: int
+    precision: str
+    tolerance: float
+    metric: str  # "abs" | "rel": which error the tolerance bounds
+    passed: bool
+    per_output: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def check(self) -> None:
+        """Raise GateFailed (exit 1) when the checked error is above tolerance."""
+        if not self.passed:
+            value = self.max_abs_err if self.metric == "abs" else self.max_rel_err
+            kind = "max abs error" if self.metric == "abs" else "max error relative to the output range"
+            raise GateFailed(f"export parity failed: {kind} {value:.3g} > tolerance {self.tolerance:g}")
+
+
+def default_tolerance(precision: str) -> tuple[float, str]:
+    return DEFAULT_TOLERANCE.get(precision, DEFAULT_TOLERANCE["fp32"])
+
+
+def verify_parity(
+    reference: Session, candidate: Session, spec: ModelSpec, n_random: int = 8, images: np.ndarray | None = None,
+    precision: str = "fp32", tolerance: float | None = None, seed: int = 0,
+) -> ParityReport:  # fmt: skip
+    """Compare `candidate` with `reference` output by output on random inputs and `images`."""
+    tol, metric = default_tolerance(precision)
+    tol = tol if tolerance is None else float(tolerance)
+    rng = np.random.default_rng(seed)
+    inputs = [rng.standard_normal(spec.input_shape(1)).astype(np.float32) for _ in range(n_random)]
+    if images is not None:
+        inputs += [np.asarray(img, dtype=np.float32)[None] for img in images]
+    if not inputs:
+        raise UserError("parity needs at least one input (--verify-samples >= 1 or --verify-data)")
+    abs_err: dict[str, float] = {}
+    ranges: dict[str, float] = {}
+    displacements: list[np.ndarray] = []
+    for x in inputs:
+        ref, cand = reference.run({"input": x}), candidate.run({"input": x})
+        for name, r in ref.items():
+            if name not in cand:
+                raise UserError(f"exported model has no output '{name}' (it has {', '.join(cand)})")
+            c = cand[name]
+            if c.shape != r.shape:
+                raise UserError(f"output '{name}' has shape {c.shape}, the reference {r.shape}")
+            abs_err[name] = max(abs_err.get(name, 0.0), float(np.abs(c - r).max()))
+            ranges[name] = max(ranges.get(name, 0.0), float(r.max() - r.min()))
+            ref_kpts, cand_kpts = decode_keypoints(name, r, spec), decode_keypoints(name, c, spec)
+            if ref_kpts is not None and cand_kpts is not None:
+                displacements.append(np.linalg.norm(ref_kpts - cand_kpts, axis=-1).ravel())
+    per_output = {
+        n: {"max_abs_err": abs_err[n], "max_rel_err": abs_err[n] / ranges[n] if ranges[n] > 0 else 0.0} for n in abs_err
+    }
+    max_abs = max(v["max_abs_err"] for v in per_output.values())
+    max_rel = max(v["max_rel_err"] for v in per_output.values())
+    disp = np.concatenate(displacements) if displacements else None
+    checked = max_abs if metric == "abs" else max_rel
+    return ParityReport(
+        max_abs_err=max_abs, max_rel_err=max_rel,
+        mean_kpt_px=None if disp is None else float(disp.mean()), max_kpt_px=None if disp is None else float(disp.max()),
+        n_random=n_random, n_images=0 if images is None else len(images), precision=precision, tolerance=tol,
+        metric=metric, passed=bool(checked <= tol), per_output=per_output,
+    )  # fmt: skip
+
+
+def decode_keypoints(name: str, output: np.ndarray, spec: ModelSpec) -> np.ndarray | None:
+    """(N, K, 2) keypoints in input pixels through the metrics decode (heatmap argmax x stride, regression x size)."""
+    from edgepose.metrics.decode import decode_heatmaps, decode_regression
+
+    h, w = spec.input_size
+    if name == "heatmaps" and output.ndim == 4:
+        stride = (w / output.shape[-1], h / output.shape[-2])
+        return decode_heatmaps(output, stride=stride, refine="argmax")[..., :2].astype(np.float64)
+    if name == "keypoints" and output.ndim == 3 and output.shape[-1] >= 2:
+        return decode_regression(output, spec.input_size)[..., :2].astype(np.float64)
+    return None
+
+
+def dataset_images(ann_file: str, spec: ModelSpec, n: int) -> np.ndarray:
+    """Up to `n` real input images, (n, 3, H, W), normalised by the dataset reader with the spec's mean/std."""
+    try:
+        from edgepose.data.coco import CocoPoseDataset
+    except ImportError:
+        raise UserError("--verify-data needs the COCO reader edgepose.data.coco, which this install lacks") from None
+    dataset = CocoPoseDataset(ann_file, spec)
+    count = min(n, len(dataset))
+    if count == 0:
+        raise UserError(f"{ann_file} has no usable annotated persons for --verify-data")
+    images = []
+    for i in range(count):
+        image = dataset[i]["image"]
+        array = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)
+        if tuple(array.shape) != tuple(spec.input_shape(1)[1:]):
+            raise UserError(f"--verify-data image {i} has shape {tuple(array.shape)}, the model takes {spec.input_shape(1)[1:]}")
+        images.append(array.astype(np.float32))
+    return np.stack(images)
+
+
+def verify_export(
+    source: Any, exported: Any, precision: str = "fp32", n_random: int = 8, images: np.ndarray | None = None,
+    tolerance: float | None = None, threads: int | None = None,
+) -> ParityReport:  # fmt: skip
+    """Parity of an exported file against its source Artifact (torch eager fp32, or ORT on a source ONNX)."""
+    from edgepose.loading import load_artifact
+    from edgepose.runtimes.base import open_session
+
+    exported_artifact = load_artifact(exported) if not hasattr(exported, "spec") else exported
+    reference = open_session(source, threads=threads)
+    candidate = open_session(exported_artifact, threads=threads)
+    return verify_parity(
+        reference, candidate, source.spec, n_random=n_random, images=images, precision=precision, tolerance=tolerance
+    )

@@ -1,0 +1,132 @@
+"""`edgepose eval MODEL --data ANN.json`: accuracy on one COCO-keypoints file through any runtime."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+import typer
+
+from edgepose.cli.common import (
+    ArchOpt,
+    FactoryOpt,
+    InputSizeOpt,
+    JsonOpt,
+    OptionalModelArg,
+    SchemaOpt,
+    TrustOpt,
+    load_model_arg,
+)
+
+DataOpt = Annotated[str, typer.Option("--data", help="COCO-keypoints annotations JSON to evaluate on")]
+ImageRootOpt = Annotated[
+    Optional[str], typer.Option("--image-root", help="image folder (default: beside the JSON or its images/)")  # noqa: UP045
+]
+RuntimeOpt = Annotated[
+    Optional[str], typer.Option("--runtime", help="torch|onnxruntime|openvino|tensorrt (default: the model's own)")  # noqa: UP045
+]
+FlipOpt = Annotated[bool, typer.Option("--flip/--no-flip", help="flip test: average with the mirrored input")]
+BatchOpt = Annotated[int, typer.Option("--batch", min=1, help="images per session call")]
+WorkersOpt = Annotated[int, typer.Option("--workers", min=0, help="data-loading worker processes")]
+LimitOpt = Annotated[Optional[int], typer.Option("--limit", min=1, help="evaluate only the first N people")]  # noqa: UP045
+DecodeOpt = Annotated[str, typer.Option("--decode", help="heatmap sub-pixel refinement: dark|quarter|argmax")]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=1, help="runtime threads")]  # noqa: UP045
+DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu or cuda (runtimes that can use a GPU)")]  # noqa: UP045
+OutOpt = Annotated[Optional[str], typer.Option("--out", "-o", help="also write the JSON result to this file")]  # noqa: UP045
+
+OVERALL = (
+    ("OKS AP", "oks_ap"), ("OKS AP50", "oks_ap50"), ("OKS AP75", "oks_ap75"), ("OKS AR", "oks_ar"),
+    ("PCK@0.1 (torso)", "pck@0.1"), ("PCK@0.2 (torso)", "pck@0.2"), ("PCKh@0.5", "pckh@0.5"),
+    ("MPJPE (px)", "mpjpe_px"), ("F1 visible joints", "f1_visible"),
+)  # fmt: skip
+
+
+def eval_command(
+    model: OptionalModelArg = None,
+    data: DataOpt = ...,
+    image_root: ImageRootOpt = None,
+    runtime: RuntimeOpt = None,
+    flip: FlipOpt = False,
+    batch: BatchOpt = 32,
+    workers: WorkersOpt = 0,
+    limit: LimitOpt = None,
+    decode: DecodeOpt = "dark",
+    threads: ThreadsOpt = None,
+    device: DeviceOpt = None,
+    out: OutOpt = None,
+    arch: ArchOpt = None,
+    model_factory: FactoryOpt = None,
+    trust_checkpoint: TrustOpt = False,
+    input_size: InputSizeOpt = None,
+    schema: SchemaOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Score MODEL on a COCO-keypoints file: OKS AP (pycocotools), PCK, PCKh, MPJPE, per-joint PCK.
+
+    Example: edgepose eval checkpoints/demo.pt --data data/synth/val.json --flip --json
+    """
+    import contextlib
+    import sys
+
+    from edgepose.cli.output import print_json
+    from edgepose.errors import UserError
+    from edgepose.evaluate import evaluate
+    from edgepose.metrics.decode import REFINE_METHODS
+    from edgepose.runtimes import open_session
+
+    if decode not in REFINE_METHODS:
+        raise UserError(f"--decode must be one of {', '.join(REFINE_METHODS)}, got '{decode}'")
+    artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
+    session = open_session(artifact, runtime=runtime, threads=threads, device=device)
+    name = str(artifact.path) if artifact.path else f"factory {artifact.arch_kwargs.get('ref', '')}"
+    with contextlib.redirect_stdout(sys.stderr):  # nothing a library prints may reach --json stdout
+        result = evaluate(
+            session, artifact.spec, data, batch_size=batch, flip=flip, workers=workers, progress=not json_out,
+            limit=limit, image_root=image_root, refine=decode, model_name=name, runtime_name=runtime,
+        )  # fmt: skip
+    if out:
+        from edgepose.fileio import write_json
+
+        write_json(out, result)
+    if json_out:
+        print_json(result)
+    else:
+        print_tables(result)
+
+
+def print_tables(result: dict[str, Any]) -> None:
+    """The overall metric table, then per-keypoint PCK@0.2 (and PCK@0.1, PCKh@0.5, error)."""
+    from pathlib import Path
+
+    from rich.table import Table
+
+    from edgepose.cli.output import stdout
+
+    metrics = result["metrics"]
+    model = str(result["model"])
+    overall = Table(title=f"edgepose eval: {Path(model).name if Path(model).exists() else model}")
+    overall.add_column("metric", style="bold")
+    overall.add_column("value", justify="right")
+    for label, key in OVERALL:
+        overall.add_row(label, _fmt(metrics.get(key), digits=2 if key == "mpjpe_px" else 4))
+    overall.caption = (
+        f"{result['n_instances']} people in {result['n_images']} images, {result.get('schema')}; "
+        f"runtime {result['runtime']}, flip {'on' if result.get('flip') else 'off'}, "
+        f"decode {result.get('decode')}, {result.get('seconds')} s"
+    )
+    stdout.print(overall)
+    per = Table(title="per keypoint")
+    has_head = any("pckh@0.5" in v for v in metrics["per_keypoint"].values())
+    columns = ["keypoint", "PCK@0.2", "PCK@0.1", *(["PCKh@0.5"] if has_head else []), "MPJPE (px)", "labelled"]
+    for i, column in enumerate(columns):
+        per.add_column(column, style="bold" if i == 0 else None, justify="left" if i == 0 else "right")
+    for name, values in metrics["per_keypoint"].items():
+        row = [name, _fmt(values["pck@0.2"]), _fmt(values["pck@0.1"])]
+        if has_head:
+            row.append(_fmt(values.get("pckh@0.5")))
+        row += [_fmt(values["mpjpe_px"], digits=2), str(values["n_labelled"])]
+        per.add_row(*row)
+    stdout.print(per)
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"

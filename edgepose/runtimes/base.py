@@ -1,0 +1,143 @@
+"""One Session interface over every runtime, a registry of runtimes, and `open_session`.
+
+A runtime module (torch.py, onnxruntime.py, ...) provides `is_available(name) -> (bool, reason)` and
+`open(artifact, name, threads, device, precision) -> Session`; it is imported only when used.
+Feeds are {"input": float32 array}; outputs are keyed by the ONNX output names (`heatmaps`,
+`keypoints`) for every runtime, torch included, and come back as float32 numpy arrays.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+import numpy as np
+
+from edgepose.errors import UserError
+from edgepose.registry import Registry
+
+if TYPE_CHECKING:
+    from edgepose.artifact import Artifact, ModelSpec
+
+INPUT_NAME = "input"
+
+
+@runtime_checkable
+class Session(Protocol):
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    runtime: str
+    device: str  # "cpu" | "cuda"
+    precision: str
+    threads: int | None
+    fixed_batch: int | None  # the only batch the model accepts, None when the batch axis is dynamic
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    def synchronize(self) -> None: ...  # no-op on CPU, CUDA sync on GPU
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    name: str
+    module: str  # implementation module, imported on use
+    formats: tuple[str, ...]  # artifact formats it opens (others are converted on the fly)
+    device: str
+    description: str
+
+
+RUNTIMES: Registry[RuntimeInfo] = Registry("runtime")
+for _info in (
+    RuntimeInfo("torch", "edgepose.runtimes.torch", ("torch",), "cpu", "PyTorch eager (CPU, or CUDA with --device cuda)"),
+    RuntimeInfo("torch-compile", "edgepose.runtimes.torch", ("torch",), "cpu", "torch.compile (inductor)"),
+    RuntimeInfo("onnxruntime", "edgepose.runtimes.onnxruntime", ("onnx",), "cpu", "ONNX Runtime, CPUExecutionProvider"),
+    RuntimeInfo("onnxruntime-cuda", "edgepose.runtimes.onnxruntime", ("onnx",), "cuda", "ONNX Runtime, CUDAExecutionProvider"),
+    RuntimeInfo("openvino", "edgepose.runtimes.openvino", ("openvino", "onnx"), "cpu", "OpenVINO, CPU plugin"),
+    RuntimeInfo("tensorrt", "edgepose.runtimes.tensorrt", ("tensorrt",), "cuda", "TensorRT engine (NVIDIA GPU)"),
+):
+    RUNTIMES.add(_info.name, _info)
+
+DEFAULT_RUNTIME = {"torch": "torch", "onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt"}
+
+
+def is_available(name: str) -> tuple[bool, str]:
+    """(True, "") when runtime `name` can run here, else (False, what is missing)."""
+    info = RUNTIMES.get(name)
+    try:
+        module = importlib.import_module(info.module)
+    except ImportError as exc:
+        return False, f"cannot import {info.module}: {exc}"
+    return module.is_available(name)
+
+
+def available_runtimes() -> dict[str, tuple[bool, str]]:
+    return {name: is_available(name) for name in RUNTIMES.names()}
+
+
+def default_runtime(artifact: Artifact) -> str:
+    return DEFAULT_RUNTIME.get(artifact.format, "torch")
+
+
+def open_session(
+    artifact_or_path: Artifact | str | Path, runtime: str | None = None, threads: int | None = None,
+    device: str | None = None, precision: str | None = None,
+) -> Session:  # fmt: skip
+    """Open a Session on an Artifact or a model file; runtime None picks one from the file type."""
+    from edgepose.artifact import Artifact
+
+    if isinstance(artifact_or_path, Artifact):
+        artifact = artifact_or_path
+    else:
+        from edgepose.loading import load_artifact
+
+        artifact = load_artifact(artifact_or_path)
+    name = runtime or default_runtime(artifact)
+    info = RUNTIMES.get(name)
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads must be at least 1, got {threads}")
+    if device not in (None, "cpu", "cuda"):
+        raise UserError(f"device must be cpu or cuda, got {device}")
+    ok, reason = is_available(name)
+    if not ok:
+        raise UserError(f"runtime {name} is not available here: {reason}")
+    module = importlib.import_module(info.module)
+    return module.open(artifact, name, threads=threads, device=device, precision=precision)
+
+
+def make_feeds(spec: ModelSpec, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random normalised-image-like input (standard normal) of the spec's shape at `batch`."""
+    if batch < 1:
+        raise UserError(f"batch must be at least 1, got {batch}")
+    rng = np.random.default_rng(seed)
+    return {INPUT_NAME: rng.standard_normal(spec.input_shape(batch)).astype(np.float32)}
+
+
+def check_feeds(session: Session, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    """The input array of `feeds`, after checking the key and the batch the session accepts."""
+    if INPUT_NAME not in feeds:
+        raise UserError(f"feeds need the key '{INPUT_NAME}', got {', '.join(feeds) or 'none'}")
+    array = feeds[INPUT_NAME]
+    if session.fixed_batch is not None and array.shape[0] != session.fixed_batch:
+        raise UserError(
+            f"this {session.runtime} model takes batch {session.fixed_batch} only (got {array.shape[0]}); "
+            "re-export with --dynamic-batch"
+        )
+    return array
+
+
+def onnx_for(artifact: Artifact, workdir: Path, precision: str = "fp32") -> Path:
+    """An ONNX file for `artifact`: its own path when it is one, else a fresh export into `workdir`."""
+    if artifact.format == "onnx" and artifact.path is not None:
+        return Path(artifact.path)
+    if artifact.model is None:
+        raise UserError(f"cannot make an ONNX model from a {artifact.format} file")
+    from edgepose.export.metadata import metadata_for_artifact
+    from edgepose.export.onnx import export_onnx
+
+    path = workdir / "model.onnx"
+    return export_onnx(
+        artifact.model, artifact.spec, path, dynamic_batch=True, precision=precision,
+        metadata=metadata_for_artifact(artifact, precision),
+    )  # fmt: skip

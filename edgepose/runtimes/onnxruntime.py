@@ -1,0 +1,81 @@
+"""ONNX Runtime: `onnxruntime` (CPUExecutionProvider) and `onnxruntime-cuda` (CUDAExecutionProvider)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edgepose.errors import UserError
+from edgepose.runtimes.base import check_feeds, onnx_for
+
+if TYPE_CHECKING:
+    from edgepose.artifact import Artifact
+
+PROVIDERS = {"onnxruntime": ["CPUExecutionProvider"], "onnxruntime-cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"]}
+
+
+def is_available(name: str) -> tuple[bool, str]:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return False, "onnxruntime is not installed: pip install onnxruntime"
+    if name == "onnxruntime-cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
+        return False, "this onnxruntime has no CUDAExecutionProvider (pip install onnxruntime-gpu, on a CUDA machine)"
+    return True, ""
+
+
+class OrtSession:
+    def __init__(self, path: Path, runtime: str, threads: int | None, workdir: tempfile.TemporaryDirectory | None):
+        import onnxruntime as ort
+
+        from edgepose.export.metadata import read_onnx_metadata
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self._session = ort.InferenceSession(str(path), options, providers=PROVIDERS[runtime])
+        except Exception as exc:  # ORT raises Fail / InvalidGraph / NotImplemented
+            raise UserError(f"onnxruntime cannot load {path}: {str(exc).strip().splitlines()[0][:240]}") from None
+        self._workdir = workdir  # keeps an on-the-fly export alive as long as the session
+        self.runtime, self.threads = runtime, threads
+        self.device = "cuda" if runtime == "onnxruntime-cuda" else "cpu"
+        self.precision = read_onnx_metadata(path).get("edgepose.precision", "fp32")
+        inputs = self._session.get_inputs()
+        self.input_names = tuple(i.name for i in inputs)
+        self.output_names = tuple(o.name for o in self._session.get_outputs())
+        batch_dim = inputs[0].shape[0] if inputs and inputs[0].shape else None
+        self.fixed_batch = batch_dim if isinstance(batch_dim, int) and batch_dim > 0 else None
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        array = check_feeds(self, feeds)
+        outs = self._session.run(None, {self.input_names[0]: np.ascontiguousarray(array, dtype=np.float32)})
+        return {n: np.asarray(o, dtype=np.float32) for n, o in zip(self.output_names, outs, strict=True)}
+
+    def synchronize(self) -> None:
+        """ORT's run() returns host arrays, so it has already waited for the device."""
+
+
+def open(  # noqa: A001  (the runtime-module interface)
+    artifact: Artifact, name: str, threads: int | None = None, device: str | None = None, precision: str | None = None
+) -> OrtSession:
+    expected = "cuda" if name == "onnxruntime-cuda" else "cpu"
+    if device not in (None, expected):
+        raise UserError(f"runtime {name} runs on {expected}; use {'onnxruntime-cuda' if device == 'cuda' else 'onnxruntime'}")
+    workdir = None
+    if artifact.format != "onnx":
+        workdir = tempfile.TemporaryDirectory(prefix="edgepose-ort-")
+    path = onnx_for(artifact, Path(workdir.name) if workdir else Path("."), precision or "fp32")
+    session = OrtSession(path, name, threads, workdir)
+    if precision and precision != session.precision:
+        raise UserError(
+            f"{path} is an {session.precision} graph; onnxruntime runs the graph's precision "
+            f"(export with --precision {precision})"
+        )
+    return session

@@ -1,0 +1,84 @@
+"""OpenVINO CPU runtime: reads an IR (.xml) or an ONNX file; threads via INFERENCE_NUM_THREADS."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgepose.errors import UserError
+from edgepose.runtimes.base import check_feeds, onnx_for
+
+if TYPE_CHECKING:
+    from edgepose.artifact import Artifact
+
+# fp32 is pinned: on CPUs with bf16/AMX units OpenVINO would otherwise pick bf16 and change the outputs
+PRECISION_HINTS = {"fp32": "f32", "fp16": "f16", "int8": "f32"}
+
+
+def is_available(name: str) -> tuple[bool, str]:
+    try:
+        import openvino as ov
+    except ImportError:
+        return False, "openvino is not installed: pip install openvino"
+    if "CPU" not in ov.Core().available_devices:
+        return False, "OpenVINO sees no CPU device"
+    return True, ""
+
+
+class OpenVinoSession:
+    def __init__(self, path: Path, threads: int | None, precision: str, file_precision: str, workdir: Any):
+        import openvino as ov
+
+        core = ov.Core()
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision]}
+        if threads is not None:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        try:
+            model = core.read_model(str(path))
+            self._compiled = core.compile_model(model, "CPU", config)
+        except RuntimeError as exc:
+            raise UserError(f"OpenVINO cannot load {path}: {str(exc).strip().splitlines()[0][:240]}") from None
+        self._request = self._compiled.create_infer_request()
+        self._workdir = workdir
+        self.runtime, self.device, self.threads = "openvino", "cpu", threads
+        self.precision = file_precision if file_precision == "int8" else precision
+        self.input_names = tuple(p.get_any_name() for p in model.inputs)
+        self.output_names = tuple(p.get_any_name() for p in model.outputs)
+        self._outputs = list(self._compiled.outputs)
+        batch = model.inputs[0].get_partial_shape()[0]
+        self.fixed_batch = batch.get_length() if batch.is_static else None
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        array = check_feeds(self, feeds)
+        results = self._request.infer({self.input_names[0]: np.ascontiguousarray(array, dtype=np.float32)})
+        # copy: the request reuses its output buffers on the next call
+        return {n: np.array(results[p], dtype=np.float32) for n, p in zip(self.output_names, self._outputs, strict=True)}
+
+    def synchronize(self) -> None:
+        """infer() is synchronous on CPU."""
+
+
+def open(  # noqa: A001  (the runtime-module interface)
+    artifact: Artifact, name: str, threads: int | None = None, device: str | None = None, precision: str | None = None
+) -> OpenVinoSession:
+    if device not in (None, "cpu"):
+        raise UserError("the openvino runtime runs on the CPU here (no GPU plugin is set up)")
+    workdir = None
+    if artifact.format == "openvino" and artifact.path is not None:
+        path = Path(artifact.path)
+    else:
+        if artifact.format not in ("onnx", "torch"):
+            raise UserError(f"openvino cannot run a {artifact.format} file")
+        if artifact.format == "torch":
+            workdir = tempfile.TemporaryDirectory(prefix="edgepose-ov-")
+        path = onnx_for(artifact, Path(workdir.name) if workdir else Path("."))
+    file_precision = str(artifact.provenance.get("precision") or "fp32")
+    wanted = precision or ("fp16" if file_precision == "fp16" else "fp32")
+    if wanted not in PRECISION_HINTS:
+        raise UserError(f"openvino precision must be fp32, fp16 or int8, got {wanted}")
+    if wanted == "int8" and file_precision != "int8":
+        raise UserError("INT8 needs a quantized (Q/DQ) model: use `edgepose quantize` first")
+    return OpenVinoSession(path, threads, wanted, file_precision, workdir)
