@@ -57,15 +57,26 @@ def evaluate(
     n_images, n_instances, model, runtime (+ data, schema, flip, decode, seconds).
     """
     from edgepose.data.coco import CocoPoseDataset
+    from edgepose.metrics.schema_map import schema_map_for
+    from edgepose.schemas import get_schema
 
+    if spec.head == "yolo":  # whole-image multi-person models have their own decode + matching
+        from edgepose.yolo.evaluate import evaluate_multi_person
+
+        return evaluate_multi_person(
+            session, spec, ann_file, batch_size=batch_size, limit=limit, image_root=image_root, progress=progress,
+            model_name=model_name, runtime_name=runtime_name, flip=flip,
+        )  # fmt: skip
     if batch_size < 1:
         raise UserError(f"batch size must be at least 1, got {batch_size}")
     start = time.perf_counter()
     clip = spec.clip_length
+    mapping = schema_map_for(spec.schema, ann_file)  # e.g. a COCO-17 model scored on LSP-14 data
+    data_spec = spec.with_changes(schema=mapping.target) if mapping else spec
     dataset = CocoPoseDataset(
-        ann_file, spec, image_root=image_root, train=False, clip_length=clip, clip_stride=clip or 1
+        ann_file, data_spec, image_root=image_root, train=False, clip_length=clip, clip_stride=clip or 1
     )
-    flip_index = dataset.schema.flip_index()
+    flip_index = get_schema(spec.schema).flip_index()
     batches = _loader(dataset, batch_size, workers, limit)
     preds, affines, ann_ids = [], [], []
     with _Progress(progress, total=len(batches), what=f"eval {Path(ann_file).name}") as bar:
@@ -81,7 +92,10 @@ def evaluate(
     ann_ids_all = np.concatenate(ann_ids)
     _, first = np.unique(ann_ids_all, return_index=True)  # a frame shared by two clips counts once
     first = np.sort(first)
-    result = score_predictions(image_kpts[first], dataset, ann_ids_all[first], dataset.schema)
+    gt = dataset
+    if mapping:
+        image_kpts, gt = mapping.apply(image_kpts), mapping.mask_coco(dataset.coco)
+    result = score_predictions(image_kpts[first], gt, ann_ids_all[first], dataset.schema)
     return {
         "metrics": result["metrics"],
         "n_images": result["n_images"],
@@ -93,6 +107,7 @@ def evaluate(
         "flip": flip,
         "decode": refine if spec.head == "heatmap" else "regression",
         "seconds": round(time.perf_counter() - start, 3),
+        **({"schema_map": mapping.describe()} if mapping else {}),
     }
 
 

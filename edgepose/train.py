@@ -1,8 +1,9 @@
 """One training loop for training from scratch, fine-tuning after pruning/Ghost, QAT and distillation.
 
 Losses: heatmap MSE weighted per joint (SimpleBaselines), L1 on normalised coordinates for
-regressors, per-frame L1 for clip models. With a teacher, the target is a mix of the ground truth
-and the teacher's outputs (knowledge distillation). AdamW + warm-up + cosine; best-on-val
+regressors, per-frame L1 for clip models; YOLO-pose heads bring their own whole-image data and loss
+(edgepose.yolo.task). With a teacher, the target is a mix of the ground truth and the teacher's
+outputs (knowledge distillation). AdamW + warm-up + cosine; best-on-val
 checkpoint; a state file beside the checkpoint lets an interrupted run resume.
 """
 
@@ -95,8 +96,13 @@ def train(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    dataset = CocoPoseDataset(train_ann, spec, train=True, clip_length=spec.clip_length)
-    loader = make_loader(dataset, cfg.batch_size, shuffle=True, workers=cfg.workers, seed=cfg.seed)
+    if spec.head == "yolo":  # whole-image multi-person data (edgepose.yolo.task)
+        from edgepose.yolo.task import make_train_loader
+
+        loader = make_train_loader(train_ann, spec, cfg.batch_size, workers=cfg.workers, seed=cfg.seed)
+    else:
+        dataset = CocoPoseDataset(train_ann, spec, train=True, clip_length=spec.clip_length)
+        loader = make_loader(dataset, cfg.batch_size, shuffle=True, workers=cfg.workers, seed=cfg.seed)
     steps_per_epoch = len(loader) if cfg.max_steps_per_epoch is None else min(len(loader), cfg.max_steps_per_epoch)
     total_steps = max(1, steps_per_epoch * cfg.epochs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -187,7 +193,7 @@ def _run_epoch(model, loader, spec, optimizer, scheduler, teacher, cfg, steps, b
         if teacher is not None:
             with torch.no_grad():
                 teacher_output = teacher(batch["image"])
-        loss = pose_loss(output, batch, spec, teacher_output, cfg.distill_alpha)
+        loss = _loss_fn(spec)(output, batch, spec, teacher_output, cfg.distill_alpha)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -197,6 +203,15 @@ def _run_epoch(model, loader, spec, optimizer, scheduler, teacher, cfg, steps, b
         if bar:
             bar.update(task, advance=1, status=f"loss {total / count:.5f}")
     return total / max(count, 1)
+
+
+def _loss_fn(spec: ModelSpec) -> Callable[..., Tensor]:
+    """pose_loss, or the YOLO-pose loss (TAL + CIoU/DFL + OKS + visibility) for head "yolo"."""
+    if spec.head == "yolo":
+        from edgepose.yolo.task import yolo_pose_loss
+
+        return yolo_pose_loss
+    return pose_loss
 
 
 def _warmup_cosine(warmup: int, total: int) -> Callable[[int], float]:

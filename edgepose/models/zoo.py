@@ -7,4 +7,5 @@ from edgepose.models import (  # noqa: F401
     deeppose,
     resnet_regression,
     simplebaseline,
+    yolo,
 )

@@ -50,6 +50,8 @@ def small_case(name: str) -> tuple[nn.Module, ModelSpec]:
 def expected_shape(spec: ModelSpec, batch: int) -> tuple[int, ...]:
     k = get_schema(spec.schema).num_keypoints
     h, w = spec.input_size
+    if spec.head == "yolo":  # raw head: 16 DFL bins x 4 sides + 1 class + K x (x, y, v), one column per anchor
+        return (batch, 4 * 16 + 1 + 3 * k, sum((h // s) * (w // s) for s in (8, 16, 32)))
     if spec.clip_length:
         return (batch, spec.clip_length, k, 2)
     if spec.head == "heatmap":
@@ -91,6 +93,9 @@ def test_zoo_info_schema_exists_and_matches_output(name: str) -> None:
     with torch.no_grad():
         out = model(torch.zeros(spec.input_shape(1)))
     k_axis = 2 if spec.clip_length else 1
+    if spec.head == "yolo":
+        assert out.shape[1] == 4 * 16 + 1 + 3 * schema.num_keypoints
+        return
     assert out.shape[k_axis] == schema.num_keypoints
 
 
@@ -110,7 +115,9 @@ def test_onnx_export_matches_pytorch(name: str, tmp_path: Path) -> None:
     err = float(np.abs(got - expected).max())
     spread = float(np.abs(expected[0] - expected[1]).max())
     assert got.shape == expected.shape
-    assert err <= 1e-4
+    # 1e-4 of the output's scale: absolute for heatmaps / [0, 1] coordinates; YOLO raw logits are O(10), and
+    # a random-init 50-layer net at 96x64 has float32 round-off of ~1e-5 of that in PyTorch alone (fp32 vs fp64)
+    assert err <= 1e-4 * max(1.0, float(np.abs(expected).max()))
     assert err <= 1e-3 * spread, f"error {err:.3g} is not small next to the output's variation {spread:.3g}"
 
 
