@@ -7,14 +7,15 @@ to a freshly built architecture so that the saved state_dict fits, without unpic
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from edgepose.errors import UserError
 from edgepose.registry import Registry
 
-Replay = Callable[[nn.Module, dict[str, Any]], nn.Module]
+if TYPE_CHECKING:
+    from torch import nn
+
+Replay = Callable[["nn.Module", dict[str, Any]], "nn.Module"]
 REPLAYS: Registry[Replay] = Registry("history step")
 
 
@@ -24,6 +25,8 @@ def register_replay(step: str) -> Callable[[Replay], Replay]:
 
 def replay_history(model: nn.Module, history: list[dict[str, Any]]) -> nn.Module:
     """Apply each recorded structural step in order."""
+    import edgepose.passes  # noqa: F401  (registers the passes' replays: prune, ...)
+
     for index, step in enumerate(history):
         name = step.get("step")
         if name not in REPLAYS:

@@ -20,7 +20,14 @@ if TYPE_CHECKING:
     from edgepose.artifact import ModelSpec
     from edgepose.runtimes.base import Session
 
-DEFAULT_TOLERANCE = {"fp32": (1e-4, "abs"), "fp16": (2e-2, "rel"), "int8": (1e-1, "rel")}
+DEFAULT_TOLERANCE = {"fp32": (1e-4, "abs"), "fp16": (2e-2, "rel"), "int8": (1e-2, "kpt")}
+# INT8 outputs carry quantization noise by design: a per-element error bound either fails good models or
+# passes broken ones. Their parity is the mean decoded-keypoint displacement as a fraction of the input
+# diagonal (1%: 1.6 px at 128x96), which a broken conversion (layout, normalisation) exceeds many times.
+# Outputs that cannot be decoded here (raw detection heads) fall back to the relative error, bound 0.25.
+UNDECODABLE_INT8 = (0.25, "rel")
+METRIC_WORDS = {"abs": "max abs error", "rel": "max error relative to the output range",
+                "kpt": "mean keypoint displacement / input diagonal"}
 
 
 @dataclass
@@ -33,9 +40,10 @@ class ParityReport:
     n_images: int
     precision: str
     tolerance: float
-    metric: str  # "abs" | "rel": which error the tolerance bounds
+    metric: str  # "abs" | "rel" | "kpt": which error the tolerance bounds
     passed: bool
     per_output: dict[str, dict[str, float]] = field(default_factory=dict)
+    checked_value: float = 0.0  # the value compared with the tolerance
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,8 +51,7 @@ class ParityReport:
     def check(self) -> None:
         """Raise GateFailed (exit 1) when the checked error is above tolerance."""
         if not self.passed:
-            value = self.max_abs_err if self.metric == "abs" else self.max_rel_err
-            kind = "max abs error" if self.metric == "abs" else "max error relative to the output range"
+            value, kind = self.checked_value, METRIC_WORDS[self.metric]
             raise GateFailed(f"export parity failed: {kind} {value:.3g} > tolerance {self.tolerance:g}")
 
 
@@ -87,12 +94,15 @@ def verify_parity(
     max_abs = max(v["max_abs_err"] for v in per_output.values())
     max_rel = max(v["max_rel_err"] for v in per_output.values())
     disp = np.concatenate(displacements) if displacements else None
-    checked = max_abs if metric == "abs" else max_rel
+    if metric == "kpt" and disp is None:
+        tol, metric = UNDECODABLE_INT8 if tolerance is None else (float(tolerance), "rel")
+    h, w = spec.input_size
+    checked = {"abs": max_abs, "rel": max_rel, "kpt": float(disp.mean()) / float(np.hypot(h, w)) if disp is not None else 0.0}[metric]
     return ParityReport(
         max_abs_err=max_abs, max_rel_err=max_rel,
         mean_kpt_px=None if disp is None else float(disp.mean()), max_kpt_px=None if disp is None else float(disp.max()),
         n_random=n_random, n_images=0 if images is None else len(images), precision=precision, tolerance=tol,
-        metric=metric, passed=bool(checked <= tol), per_output=per_output,
+        metric=metric, passed=bool(checked <= tol), per_output=per_output, checked_value=float(checked),
     )  # fmt: skip
 
 

@@ -1,0 +1,140 @@
+"""`edgepose quantize MODEL --calib ANN.json -o OUT`: INT8 by PTQ or QAT, with a report against FP32."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from edgepose.cli.common import (
+    ArchOpt,
+    FactoryOpt,
+    InputSizeOpt,
+    JsonOpt,
+    OptionalModelArg,
+    SchemaOpt,
+    TrustOpt,
+    load_model_arg,
+)  # fmt: skip
+
+Opt = Optional  # noqa: UP045  (Typer reads Optional[...] annotations)
+
+
+def quantize_command(
+    model: OptionalModelArg = None,
+    calib: Annotated[str, typer.Option("--calib", help="COCO keypoints JSON whose images calibrate the ranges")] = "",
+    output: Annotated[str, typer.Option("-o", "--output", help="output: .onnx (onnxruntime, tensorrt) or .xml (openvino)")] = "",
+    mode: Annotated[str, typer.Option("--mode", help="ptq | qat")] = "ptq",
+    backend: Annotated[str, typer.Option("--backend", help="onnxruntime | openvino | tensorrt")] = "onnxruntime",
+    method: Annotated[str, typer.Option("--method", help="calibration: minmax | entropy | percentile")] = "minmax",
+    calib_images: Annotated[int, typer.Option("--calib-images", min=1, help="calibration images")] = 128,
+    include: Annotated[Opt[list[str]], typer.Option("--include", help="quantize only matching layers (wildcards)")] = None,
+    exclude: Annotated[Opt[list[str]], typer.Option("--exclude", help="keep matching layers float (wildcards)")] = None,
+    quantize_output: Annotated[bool, typer.Option("--quantize-output", help="also quantize the output layers "
+                                                  "(kept float by default)")] = False,  # fmt: skip
+    analyze: Annotated[bool, typer.Option("--analyze", help="per-layer sensitivity: each layer quantized alone")] = False,
+    max_drop: Annotated[Opt[float], typer.Option("--max-drop", help="accuracy budget in metric points: keep the "
+                                                 "most sensitive layers float until within it (exit 1 if not)")] = None,  # fmt: skip
+    eval_data: Annotated[Opt[str], typer.Option("--eval", help="COCO keypoints JSON to score on (report, --analyze, --max-drop)")] = None,
+    eval_limit: Annotated[int, typer.Option("--eval-limit", min=1, help="people scored per analysis/search step")] = 300,
+    finetune_data: Annotated[Opt[str], typer.Option("--finetune-data", help="QAT training data (COCO keypoints JSON)")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", min=0, help="QAT epochs")] = 2,
+    lr: Annotated[float, typer.Option("--lr", help="QAT peak learning rate")] = 1e-4,
+    distill: Annotated[float, typer.Option("--distill", min=0.0, max=1.0, help="QAT: FP32 teacher share of the target")] = 0.5,
+    threads: Annotated[Opt[int], typer.Option("--threads", min=1, help="CPU threads for calibration, scoring and timing")] = None,
+    iters: Annotated[int, typer.Option("--iters", min=2, help="interleaved timing iterations FP32 vs INT8")] = 60,
+    arch: ArchOpt = None,
+    model_factory: FactoryOpt = None,
+    trust_checkpoint: TrustOpt = False,
+    input_size: InputSizeOpt = None,
+    schema: SchemaOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Quantize MODEL to INT8 and report accuracy, speed and size against FP32 on the same runtime.
+
+    Example: edgepose quantize lsp.pt --calib lspet_train.json --eval lspet_val.json -o lsp_int8.xml --backend openvino --max-drop 1.0
+    """
+    from edgepose.errors import UserError
+
+    if not calib:
+        raise UserError("give calibration data with --calib ANN.json")
+    if not output:
+        raise UserError("give the output file with -o OUT (.onnx, or .xml for --backend openvino)")
+    expected = ".xml" if backend == "openvino" else ".onnx"
+    if not output.lower().endswith(expected):
+        raise UserError(f"--backend {backend} writes a {expected} file; got -o {output}")
+    options = {
+        "mode": mode, "backend": backend, "method": method, "calib_images": calib_images, "include": include or ["*"],
+        "exclude": exclude or [], "keep_output_float": not quantize_output, "analyze": analyze, "max_drop": max_drop,
+        "eval_limit": eval_limit, "finetune": {"epochs": epochs, "lr": lr, "distill": distill},
+    }  # fmt: skip
+    artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
+    run_quantize_command(artifact, options, calib, output, eval_data, finetune_data, threads, iters, json_out)
+
+
+def run_quantize_command(
+    artifact, options: dict, calib: str, output: str, eval_data: str | None, finetune_data: str | None,  # noqa: ANN001
+    threads: int | None, iters: int, json_out: bool,
+) -> None:  # fmt: skip
+    """Run the pass in a scratch folder, move the result to OUTPUT, compare with FP32, enforce --max-drop."""
+    import tempfile
+    from pathlib import Path
+
+    from edgepose.cli.output import info, print_json
+    from edgepose.errors import GateFailed
+    from edgepose.export.files import move_model_files
+    from edgepose.passes import RunContext, apply_pass
+    from edgepose.passes.quantize import RUNTIME_OF_BACKEND
+    from edgepose.report.compare import compare_step
+
+    Path(output).resolve().parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".edgepose-quantize-", dir=Path(output).resolve().parent) as tmp:
+        ctx = RunContext(
+            work_dir=Path(tmp), calib_data=Path(calib), val_data=Path(eval_data) if eval_data else None,
+            train_data=Path(finetune_data) if finetune_data else None, threads=threads, progress=not json_out,
+            log=info,
+        )  # fmt: skip
+        info(f"quantizing {artifact.path or artifact.arch} ({options['mode']}, {options['backend']}) ...")
+        result = apply_pass(artifact, "quantize", options, ctx)
+        result.path = move_model_files(result.path, Path(output))
+    record = ctx.records["quantize"]
+    runtime = RUNTIME_OF_BACKEND[options["backend"]]
+    info(f"wrote {result.path}; comparing with FP32 on {runtime} ...")
+    report = compare_step(artifact, result, eval_data=eval_data, runtime=runtime, threads=threads, iters=iters)
+    data = {"output": str(result.path), "quantize": record, **report}
+    if json_out:
+        print_json(data)
+    else:
+        _print(data)
+    budget = record.get("budget")
+    if budget and not budget["within_budget"]:
+        raise GateFailed(
+            f"accuracy budget not met: the best INT8 model drops {budget['drop_points']:.2f} points "
+            f"(budget {budget['max_drop_points']}) with {len(budget['kept_float'])} sensitive layers float; "
+            f"it was written to {result.path}"
+        )
+
+
+def _print(data: dict) -> None:
+    from rich.table import Table
+
+    from edgepose.cli.output import stdout
+    from edgepose.cli.step_table import print_step
+
+    record = data["quantize"]
+    print_step(data, f"edgepose quantize: {data['output']}")
+    stdout.print(f"INT8 layers: {len(record['int8_layers'])} of {record['layers_total']}; float: "
+                 + (", ".join(record["float_layers"]) or "none"))  # fmt: skip
+    analysis = record.get("analysis")
+    if analysis:
+        table = Table(title=f"per-layer sensitivity (each layer INT8 alone, {analysis['runtime']})")
+        for column in ("layer", "op", "metric", "change (points)"):
+            table.add_column(column, justify="left" if column in ("layer", "op") else "right")
+        for row in analysis["rows"]:
+            table.add_row(row["layer"], row["op"], f"{row['metric']:.4f}", f"{row['change_points']:+.2f}")
+        stdout.print(table)
+    budget = record.get("budget")
+    if budget:
+        verdict = "within budget" if budget["within_budget"] else "NOT within budget"
+        stdout.print(f"budget {budget['max_drop_points']} points: drop {budget['drop_points']:.2f} ({verdict}); "
+                     f"kept float by the search: {', '.join(budget['kept_float']) or 'none'}")  # fmt: skip

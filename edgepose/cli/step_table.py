@@ -1,0 +1,48 @@
+"""The before/after table every optimization command prints (prune, ghost, quantize)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def print_step(report: dict[str, Any], title: str) -> None:
+    """Rows: params, GFLOPs, size, latency p50 (and speedup with its CI), accuracy (and drop)."""
+    from rich.table import Table
+
+    from edgepose.cli.output import stdout
+
+    table = Table(title=title)
+    for column in ("", "before", "after", "change"):
+        table.add_column(column, justify="left" if not column else "right")
+    before, after = report["before"], report["after"]
+    table.add_row("params (M)", _m(before["params"]), _m(after["params"]), _ratio(report.get("params_ratio")))
+    table.add_row("GFLOPs", _f(before["gflops"], 3), _f(after["gflops"], 3), _ratio(report.get("gflops_ratio")))
+    table.add_row("size (MB)", _f(before["size_mb"], 2), _f(after["size_mb"], 2), "")
+    latency = report.get("latency")
+    if latency:
+        lo, hi = latency["speedup_ci95"]
+        table.add_row(
+            f"p50 latency (ms, {latency['runtime']}, {latency['threads'] or 'default'} threads)",
+            _f(latency["before_p50_ms"], 2), _f(latency["after_p50_ms"], 2),
+            f"{latency['speedup']:.2f}x faster [{lo:.2f}, {hi:.2f}]",
+        )  # fmt: skip
+    accuracy = report.get("accuracy")
+    if accuracy:
+        drop = accuracy["drop_points"]
+        table.add_row(
+            f"{accuracy['metric']} ({accuracy['n_instances']} people)", _f(accuracy["before"], 4),
+            _f(accuracy["after"], 4), "-" if drop is None else f"{-drop:+.2f} points",
+        )  # fmt: skip
+    stdout.print(table)
+
+
+def _m(value: Any) -> str:
+    return "-" if value is None else f"{value / 1e6:.3f}"
+
+
+def _f(value: Any, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _ratio(value: Any) -> str:
+    return "" if value is None else f"x{value:.3f}"

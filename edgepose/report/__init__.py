@@ -1,0 +1,1 @@
+"""Reports: before/after step facts (compare.py), the optimize report model, tables and plots."""
