@@ -25,6 +25,7 @@ app = typer.Typer(
 
 # (command name, "module:function"); each module is imported here, so keep their top level light.
 COMMANDS: list[tuple[str, str]] = [
+    ("optimize", "edgepose.cli.optimize:optimize_command"),
     ("zoo", "edgepose.cli.zoo:zoo_command"),
     ("info", "edgepose.cli.info:info_command"),
     ("export", "edgepose.cli.export:export_command"),
@@ -32,6 +33,11 @@ COMMANDS: list[tuple[str, str]] = [
     ("bench-compare", "edgepose.cli.bench:bench_compare_command"),
     ("eval", "edgepose.cli.eval:eval_command"),
     ("train", "edgepose.cli.train:train_command"),
+    ("quantize", "edgepose.cli.quantize:quantize_command"),
+    ("synth", "edgepose.cli.synth:synth_command"),
+    ("prune", "edgepose.cli.prune:prune_command"),
+    ("ghost", "edgepose.cli.ghost:ghost_command"),
+    ("import-ultralytics", "edgepose.cli.import_:import_ultralytics_command"),
 ]
 
 for _name, _target in COMMANDS:
@@ -47,9 +53,12 @@ def _root(
 
 
 def _rewrite_argv(argv: list[str]) -> list[str]:
-    """`edgepose bench compare A B` is the command `bench-compare` (a group cannot also take MODEL)."""
+    """`edgepose bench compare A B` is the command `bench-compare` (a group cannot also take MODEL);
+    `edgepose import ultralytics CKPT` is `import-ultralytics` the same way."""
     if len(argv) >= 2 and argv[0] == "bench" and argv[1] == "compare":
         return ["bench-compare", *argv[2:]]
+    if len(argv) >= 2 and argv[0] == "import" and argv[1] == "ultralytics":
+        return ["import-ultralytics", *argv[2:]]
     return argv
 
 

@@ -1,0 +1,111 @@
+"""`edgepose optimize [MODEL] [--recipe NAME|PATH] [--data ANN.json] [--out RUN_DIR]`: the main job."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from edgepose.cli.common import (
+    ArchOpt,
+    FactoryOpt,
+    InputSizeOpt,
+    JsonOpt,
+    OptionalModelArg,
+    SchemaOpt,
+    TrustOpt,
+)
+
+Opt = Optional  # noqa: UP045  (Typer reads Optional[...] annotations)
+
+
+def optimize_command(
+    model: OptionalModelArg = None,
+    recipe: Annotated[str, typer.Option("--recipe", "-r", help="a shipped recipe name (edgepose optimize --list) or a YAML file")] = "cpu-int8",
+    data: Annotated[Opt[str], typer.Option("--data", help="evaluation data: COCO keypoints JSON (default: the recipe's, or the demo's)")] = None,
+    out: Annotated[Opt[str], typer.Option("--out", "-o", help="run folder (default runs/<recipe>-<model>); a re-run resumes in it")] = None,
+    set_: Annotated[Opt[list[str]], typer.Option("--set", help="override a recipe value: key.path=value (repeatable)")] = None,
+    list_recipes: Annotated[bool, typer.Option("--list", help="list the shipped recipes and exit")] = False,
+    arch: ArchOpt = None,
+    model_factory: FactoryOpt = None,
+    trust_checkpoint: TrustOpt = False,
+    input_size: InputSizeOpt = None,
+    schema: SchemaOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Optimize MODEL with a recipe: baseline, passes, export, parity, accuracy, speed, gates, report.
+
+    With no arguments it runs the default CPU recipe on the bundled demo checkpoint and its held-out data.
+
+    Example: edgepose optimize my_pose.pt --recipe cpu-int8 --data val.json --set gates.max_metric_drop=0.5
+    """
+    from edgepose.cli.output import print_json
+
+    if list_recipes:
+        _print_recipes(json_out)
+        return
+    from edgepose.cli.output import info
+    from edgepose.errors import GateFailed
+    from edgepose.loading import LoadOptions
+    from edgepose.pipeline import optimize
+
+    options = LoadOptions(arch, model_factory, trust_checkpoint, input_size, schema)
+    report = optimize(model, recipe, data, out, set_ or [], load_options=options, progress=not json_out, log=info,
+                      check_gates=False)  # fmt: skip
+    if json_out:
+        print_json(report)
+    else:
+        print_report(report)
+    bad = [g for g in report["gates"] if g["verdict"] == "fail"]
+    if bad:
+        raise GateFailed("gate failed: " + "; ".join(f"{g['name']} ({g['what']}): {g['value']} vs limit {g['limit']}"
+                                                     for g in bad))  # fmt: skip
+
+
+def print_report(report: dict) -> None:
+    """Baseline vs final table, speedups, steps and gates."""
+    from rich.table import Table
+
+    from edgepose.cli.output import stdout
+    from edgepose.report.build import speedup_lines, summary_rows
+
+    table = Table(title=f"edgepose optimize: {report['recipe']} -> {report['target']}")
+    table.add_column("")
+    table.add_column("baseline", justify="right")
+    table.add_column("final", justify="right")
+    for row in summary_rows(report):
+        table.add_row(*row)
+    stdout.print(table)
+    for line in speedup_lines(report):
+        stdout.print(line)
+    gates = Table(title="gates")
+    for column in ("gate", "limit", "value", "verdict", "what"):
+        gates.add_column(column)
+    for gate in report["gates"]:
+        style = "green" if gate["verdict"] == "pass" else "bold red"
+        gates.add_row(gate["name"], str(gate["limit"]), str(gate["value"]), f"[{style}]{gate['verdict']}[/]", gate["what"])
+    stdout.print(gates)
+    stdout.print(f"artifact: {report['final']['artifact']}   report: {report['run_dir']}/report.md")
+
+
+def _print_recipes(json_out: bool) -> None:
+    import yaml
+    from rich.table import Table
+
+    from edgepose.cli.output import print_json, stdout
+    from edgepose.recipe import builtin_recipes
+
+    rows = []
+    for name, path in builtin_recipes().items():
+        raw = yaml.safe_load(path.read_text()) or {}
+        passes = [p.get("pass") for p in raw.get("passes", []) if isinstance(p, dict)]
+        rows.append({"name": name, "target": raw.get("target"), "passes": passes, "description": raw.get("description", "")})
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title="shipped recipes")
+    for column in ("name", "target", "passes", "description"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], str(row["target"]), " -> ".join(row["passes"]) or "-", row["description"])
+    stdout.print(table)

@@ -1,0 +1,91 @@
+"""The final stage: export for the target runtime, verify parity, evaluate, and time against the baselines."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from edgepose.errors import UserError
+from edgepose.fileio import write_json
+from edgepose.pipeline.measure import eval_summary, side_by_side
+
+if TYPE_CHECKING:
+    from edgepose.artifact import Artifact
+    from edgepose.pipeline.run_dir import RunDir
+    from edgepose.pipeline.steps import Inputs
+
+FINAL_NAMES = {"onnx": "model.onnx", "openvino": "model.xml", "tensorrt": "model.engine"}
+
+
+def run_final(run: RunDir, current: Artifact, inputs: Inputs, key: str) -> dict[str, Any]:
+    """Export `current` into final/, check it, measure it; reuse a sealed final stage when nothing changed."""
+    folder = run.final
+    if run.done(folder, key):
+        inputs.log("final: done earlier, reusing its measurements")
+        return json.loads((folder / "metrics.json").read_text())
+    if folder.exists():
+        import shutil
+
+        shutil.rmtree(folder)
+    recipe = inputs.recipe
+    inputs.log(f"final: exporting for {recipe.target} ...")
+    final, precision = export_final(current, inputs, folder)
+    inputs.log(f"final: verifying {final.path} against the model it came from ...")
+    parity = verify_final(final, precision, inputs)
+    inputs.log(f"final: evaluating on {recipe.runtime} and timing against the baselines (interleaved) ...")
+    baseline = inputs.baseline
+    assert baseline is not None
+    metrics = {
+        "artifact": str(final.path), "format": final.format, "precision": precision, "runtime": recipe.runtime,
+        "parity": parity, "eval": eval_summary(final, inputs.eval_data, recipe.runtime, recipe, inputs.progress),
+        "vs_torch_fp32": side_by_side(baseline, "torch", final, recipe.runtime, recipe),
+        "vs_target_fp32": side_by_side(baseline, recipe.runtime, final, recipe.runtime, recipe),
+    }  # fmt: skip
+    write_json(folder / "metrics.json", metrics)
+    run.seal(folder, key, artifact=final.path.name)  # type: ignore[union-attr]
+    return metrics
+
+
+def export_final(current: Artifact, inputs: Inputs, folder: Any) -> tuple[Artifact, str]:
+    """The deployable file for the recipe's target, in `folder`; returns it and its precision."""
+    from edgepose.export.convert import export_model, source_precision
+    from edgepose.export.files import copy_model_files
+    from edgepose.loading import load_artifact
+
+    recipe = inputs.recipe
+    fmt = recipe.export_format
+    source = source_precision(current) if current.format == "onnx" else current.provenance.get("precision", "fp32")
+    precision = recipe.export.precision
+    if precision == "auto":
+        precision = source if source == "int8" else ("fp16" if fmt == "tensorrt" else "fp32")
+    out = folder / FINAL_NAMES[fmt]
+    folder.mkdir(parents=True, exist_ok=True)
+    if current.format == fmt:
+        copy_model_files(current.path, out)
+    elif current.format in ("torch", "onnx"):
+        export_model(current, fmt, out, precision=precision, dynamic_batch=recipe.export.dynamic_batch,
+                     opset=recipe.export.opset)  # fmt: skip
+    else:
+        raise UserError(f"a {current.format} model cannot be exported to {fmt}: change the recipe's target or "
+                        "the quantize backend")  # fmt: skip
+    return load_artifact(out, inputs.load_options), precision
+
+
+def verify_final(final: Artifact, precision: str, inputs: Inputs) -> dict[str, Any]:
+    """Parity of the final file against the last PyTorch model in the chain, on random and real images.
+
+    INT8 is checked on real images only: random noise lies outside the calibrated ranges by construction.
+    """
+    from edgepose.bench.parity import dataset_images, verify_parity
+    from edgepose.runtimes import open_session
+
+    reference = inputs.reference_torch or inputs.baseline
+    assert reference is not None
+    images = dataset_images(str(inputs.eval_data), reference.spec, 8)
+    tolerance = inputs.recipe.gates.max_parity_error
+    report = verify_parity(
+        open_session(reference, "torch", threads=inputs.recipe.benchmark.threads),
+        open_session(final, inputs.recipe.runtime, threads=inputs.recipe.benchmark.threads),
+        reference.spec, n_random=0 if precision == "int8" else 4, images=images, precision=precision, tolerance=tolerance,
+    )  # fmt: skip
+    return {**report.to_dict(), "reference": str(reference.path or reference.arch)}

@@ -1,0 +1,136 @@
+"""The baseline and the pass steps of `edgepose optimize`, each written into its own sealed folder."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgepose.fileio import write_json
+from edgepose.pipeline.measure import bench_alone, eval_summary, side_by_side
+from edgepose.pipeline.run_dir import RunDir
+
+if TYPE_CHECKING:
+    from edgepose.artifact import Artifact
+    from edgepose.loading import LoadOptions
+    from edgepose.recipe import PassEntry, Recipe
+
+
+@dataclass
+class Inputs:
+    """What every step needs: the recipe, the data files, how to reload artifacts, where to log."""
+
+    recipe: Recipe
+    eval_data: Path
+    calib_data: Path
+    train_data: Path | None
+    load_options: LoadOptions
+    progress: bool
+    log: Callable[[str], None]
+    baseline: Artifact | None = None  # the input model, unchanged: teacher for distillation, reference for speed
+    baseline_on_target: Artifact | None = None
+    reference_torch: Artifact | None = None  # the last torch model in the chain (parity reference)
+    stages: list[dict[str, Any]] = field(default_factory=list)
+
+
+def run_baseline(run: RunDir, inputs: Inputs, key: str) -> dict[str, Any]:
+    """Accuracy (torch runtime) and latency (PyTorch eager FP32) of the input model."""
+    folder = run.step_dir(0, "baseline")
+    if run.done(folder, key):
+        inputs.log("baseline: done earlier, reusing its measurements")
+        return json.loads((folder / "metrics.json").read_text())
+    if run.stale_from(folder, key):
+        inputs.log(f"the input model, data or settings changed: redoing {', '.join(run.clear_from(0))}")
+    baseline = inputs.baseline
+    assert baseline is not None
+    inputs.log("baseline: evaluating and benchmarking the input model (PyTorch eager FP32) ...")
+    metrics = {
+        "model": str(baseline.path or baseline.arch), "runtime": "torch", "precision": "fp32",
+        "eval": eval_summary(baseline, inputs.eval_data, "torch", inputs.recipe, inputs.progress),
+        "bench": bench_alone(baseline, "torch", inputs.recipe),
+    }  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / "metrics.json", metrics)
+    run.seal(folder, key)
+    return metrics
+
+
+def run_pass_step(run: RunDir, index: int, entry: PassEntry, current: Artifact, inputs: Inputs, key: str) -> Artifact:
+    """Run one pass into steps/NN_<pass>/ (or reuse a sealed result) and record its metrics."""
+    from edgepose.passes import RunContext, apply_pass
+
+    folder = run.step_dir(index, entry.pass_)
+    sealed = run.done(folder, key)
+    if sealed:
+        inputs.log(f"step {index} {entry.pass_}: done earlier, reusing {sealed['artifact']}")
+        artifact = _reload(folder / sealed["artifact"], inputs)
+        inputs.stages.append(json.loads((folder / "metrics.json").read_text()))
+        _track_reference(artifact, inputs)
+        return artifact
+    if run.stale_from(folder, key):
+        inputs.log(f"recipe or input changed at step {index}: redoing {', '.join(run.clear_from(index))}")
+    inputs.log(f"step {index} {entry.pass_}: running {entry.options() or '(defaults)'} ...")
+    started = time.perf_counter()
+    ctx = RunContext(
+        work_dir=folder / "work", train_data=inputs.train_data, val_data=inputs.eval_data,
+        calib_data=inputs.calib_data, threads=inputs.recipe.benchmark.threads, progress=inputs.progress,
+        seed=inputs.recipe.seed, teacher=inputs.baseline, log=inputs.log,
+    )  # fmt: skip
+    artifact = apply_pass(current, entry.pass_, entry.options(), ctx)
+    artifact = _store(artifact, folder)
+    seconds = round(time.perf_counter() - started, 1)
+    metrics = step_metrics(index, entry, artifact, inputs, ctx.records, seconds)
+    write_json(folder / "metrics.json", metrics)
+    run.seal(folder, key, artifact=artifact.path.name, format=artifact.format)  # type: ignore[union-attr]
+    inputs.stages.append(metrics)
+    _track_reference(artifact, inputs)
+    return artifact
+
+
+def step_metrics(index: int, entry: PassEntry, artifact: Artifact, inputs: Inputs, records: dict[str, Any],
+                 seconds: float) -> dict[str, Any]:  # fmt: skip
+    """Accuracy of the step's model, and its latency against the baseline on the target runtime (one run)."""
+    from edgepose.bench.benchmark import model_facts
+
+    runtime = inputs.recipe.runtime if artifact.format != "torch" else _cpu_runtime(inputs.recipe)
+    eval_runtime = "torch" if artifact.format == "torch" else runtime
+    compare = side_by_side(inputs.baseline_on_target or inputs.baseline, runtime, artifact, runtime, inputs.recipe)  # type: ignore[arg-type]
+    return {
+        "index": index, "pass": entry.pass_, "options": entry.options(), "artifact": str(artifact.path),
+        "format": artifact.format, "seconds": seconds, **model_facts(artifact),
+        "eval": eval_summary(artifact, inputs.eval_data, eval_runtime, inputs.recipe, inputs.progress),
+        "bench": compare["b"], "vs_baseline_on_target": {k: compare[k] for k in ("ratio_p50", "ci95", "speedup",
+                                                                                  "speedup_ci95")},
+        "records": records,
+    }  # fmt: skip
+
+
+def _cpu_runtime(recipe: Recipe) -> str:
+    """Where a torch step is timed: the target runtime, or ONNX Runtime CPU when the target is a GPU one."""
+    return recipe.runtime if recipe.runtime != "tensorrt" else "onnxruntime"
+
+
+def _store(artifact: Artifact, folder: Path) -> Artifact:
+    """Keep the step's artifact in its folder: a checkpoint for torch, the INT8 file(s) otherwise."""
+    from edgepose.checkpoint import save_checkpoint
+    from edgepose.export.files import move_model_files
+
+    if artifact.format == "torch":
+        save_checkpoint(artifact, folder / "model.pt")
+        return artifact
+    artifact.path = move_model_files(artifact.path, folder / f"model{artifact.path.suffix}")  # type: ignore[union-attr]
+    return artifact
+
+
+def _reload(path: Path, inputs: Inputs) -> Artifact:
+    from edgepose.loading import load_artifact
+
+    return load_artifact(path, inputs.load_options)
+
+
+def _track_reference(artifact: Artifact, inputs: Inputs) -> None:
+    if artifact.format == "torch":
+        inputs.reference_torch = artifact

@@ -1,0 +1,204 @@
+"""Recipes: a YAML description of an optimization pipeline, validated before anything runs.
+
+A recipe names its target runtime, its data, an ordered list of passes (each validated by that pass's
+own config class), the final export, the benchmark settings and the gates. Unknown keys are errors
+that name the file, the key path and the closest known key. `--set a.b=value` overrides any value.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edgepose.errors import UserError
+from edgepose.registry import did_you_mean
+
+SCHEMA_VERSION = 1
+TARGETS = {  # target -> (runtime that runs the final artifact, export format)
+    "cpu-onnxruntime": ("onnxruntime", "onnx"),
+    "cpu-openvino": ("openvino", "openvino"),
+    "gpu-tensorrt": ("tensorrt", "tensorrt"),
+}
+RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    """COCO-keypoints files; relative paths are relative to the recipe file. `--data` fills `eval`."""
+
+    eval: str | None = None
+    calib: str | None = Field(None, description="default: train, else eval")
+    train: str | None = Field(None, description="fine-tuning data for prune / ghost / finetune / QAT")
+    eval_limit: int | None = Field(None, ge=1, description="score only the first N people (faster, noisier)")
+
+
+class PassEntry(BaseModel):
+    """`pass: NAME` plus that pass's options (checked by the pass's config class)."""
+
+    model_config = ConfigDict(extra="allow")
+    pass_: str = Field(alias="pass")
+
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ExportConfig(_Strict):
+    precision: Literal["auto", "fp32", "fp16", "int8"] = "auto"
+    dynamic_batch: bool = False
+    opset: int = Field(17, ge=13)
+
+
+class BenchmarkConfig(_Strict):
+    threads: int | None = Field(2, ge=1)
+    iters: int = Field(100, ge=2)
+    warmup: int = Field(10, ge=0)
+    baseline: Literal["torch", "target-fp32"] = Field(
+        "torch", description="what min_speedup is measured against: PyTorch eager FP32, or the baseline on the target runtime")
+
+
+class GatesConfig(_Strict):
+    max_metric_drop: float | None = Field(None, ge=0, description="points of the primary metric")
+    min_speedup: float | None = Field(None, gt=0, description="p50 of the named baseline / p50 of the final artifact")
+    max_parity_error: float | None = Field(None, gt=0, description="export parity tolerance (precision's default if unset)")
+
+
+class Recipe(_Strict):
+    schema_version: int
+    name: str
+    description: str = ""
+    target: Literal["cpu-onnxruntime", "cpu-openvino", "gpu-tensorrt"] = "cpu-openvino"
+    metric: str = Field("auto", description="auto: OKS AP for COCO-17, PCK@0.2 otherwise")
+    data: DataConfig = Field(default_factory=DataConfig)
+    passes: list[PassEntry] = Field(default_factory=list)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
+    gates: GatesConfig = Field(default_factory=GatesConfig)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _version(self) -> Recipe:
+        if self.schema_version != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {self.schema_version} is not supported (this edgepose reads {SCHEMA_VERSION})")
+        return self
+
+    @property
+    def runtime(self) -> str:
+        return TARGETS[self.target][0]
+
+    @property
+    def export_format(self) -> str:
+        return TARGETS[self.target][1]
+
+
+def builtin_recipes() -> dict[str, Path]:
+    """Recipe name -> file for the recipes shipped in recipes/."""
+    return {p.stem: p for p in sorted(RECIPE_DIR.glob("*.yaml"))} if RECIPE_DIR.is_dir() else {}
+
+
+def resolve_recipe(name_or_path: str) -> Path:
+    """A recipe file from a path, or a shipped recipe's name (`cpu-int8`)."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise UserError(f"recipe file not found: {path}")
+        return path
+    shipped = builtin_recipes()
+    if name_or_path not in shipped:
+        names = sorted(shipped)
+        raise UserError(f"unknown recipe '{name_or_path}'{did_you_mean(name_or_path, names)}; "
+                        f"shipped: {', '.join(names)} (or give a path to a .yaml file)")  # fmt: skip
+    return shipped[name_or_path]
+
+
+def load_recipe(name_or_path: str, overrides: list[str] | None = None) -> tuple[Recipe, Path]:
+    """Read, override (`key.path=value`), validate the recipe and every pass's options; nothing runs."""
+    path = resolve_recipe(name_or_path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: a recipe is a YAML mapping, got {type(raw).__name__}")
+    for item in overrides or []:
+        apply_override(raw, item, path)
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(_recipe_error(exc, path)) from None
+    check_passes(recipe, path)
+    return recipe, path
+
+
+def check_passes(recipe: Recipe, path: Path) -> None:
+    """Every pass exists, its options validate, and the order respects the stages."""
+    from edgepose.passes import PASSES, check_order, make_config
+
+    for index, entry in enumerate(recipe.passes):
+        if entry.pass_ not in PASSES:
+            names = PASSES.names()
+            raise UserError(f"{path}: passes.{index}.pass: unknown pass '{entry.pass_}'"
+                            f"{did_you_mean(entry.pass_, names)}; known: {', '.join(names)}")  # fmt: skip
+        make_config(entry.pass_, entry.options(), where=f"{path}: passes.{index}: ")
+    check_order([entry.pass_ for entry in recipe.passes])
+
+
+def apply_override(raw: dict[str, Any], item: str, path: Path) -> None:
+    """`a.b.c=value` (value parsed as YAML) into the raw mapping; list items by index (`passes.0.ratio=0.4`)."""
+    if "=" not in item:
+        raise UserError(f"--set '{item}' should look like key.path=value")
+    key, value = item.split("=", 1)
+    parts = key.strip().split(".")
+    node: Any = raw
+    for part in parts[:-1]:
+        node = _child(node, part, key, path)
+    last = parts[-1]
+    parsed = yaml.safe_load(value)
+    if isinstance(node, list):
+        node[_index(node, last, key, path)] = parsed
+    else:
+        node[last] = parsed
+
+
+def _child(node: Any, part: str, key: str, path: Path) -> Any:
+    if isinstance(node, list):
+        return node[_index(node, part, key, path)]
+    if isinstance(node, dict):
+        return node.setdefault(part, {})
+    raise UserError(f"{path}: --set {key}: '{part}' is inside a value, not a mapping")
+
+
+def _index(node: list[Any], part: str, key: str, path: Path) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise UserError(f"{path}: --set {key}: '{part}' is not an index of a list of {len(node)}")
+    return int(part)
+
+
+def _recipe_error(exc: ValidationError, path: Path) -> str:
+    """One line: file, key path, problem, and for an unknown key the closest known one."""
+    error = exc.errors()[0]
+    loc = [str(p) for p in error["loc"]]
+    where = ".".join(loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        return f"{path}: unknown key '{where}'{did_you_mean(loc[-1], known)}; known here: {', '.join(known)}"
+    if error["type"] == "missing":
+        return f"{path}: missing key '{where}'"
+    return f"{path}: {where}: {error['msg']}"
+
+
+def _known_keys(parents: list[str]) -> list[str]:
+    model: Any = Recipe
+    for part in parents:
+        if part.isdigit():
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            break
+        model = field.annotation
+    return sorted(getattr(model, "model_fields", {}))
