@@ -1,0 +1,181 @@
+"""`edgepose prune MODEL -o OUT --ratio R`: prune (structured / magnitude / sensitivity), fine-tune, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from edgepose.cli.common import (
+    ArchOpt,
+    FactoryOpt,
+    InputSizeOpt,
+    JsonOpt,
+    OptionalModelArg,
+    SchemaOpt,
+    TrustOpt,
+    load_model_arg,
+)  # fmt: skip
+
+OptStr = Optional[str]  # noqa: UP045
+OptFloat = Optional[float]  # noqa: UP045
+OptInt = Optional[int]  # noqa: UP045
+Patterns = Optional[list[str]]  # noqa: UP045
+MAX_LAYER_ROWS = 25
+
+
+def prune_command(
+    model: OptionalModelArg = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="pruned checkpoint to write (.pt)")] = "",
+    ratio: Annotated[float, typer.Option("--ratio", help="structured: channel share removed per layer; "
+                                         "magnitude: weight share zeroed")] = 0.3,  # fmt: skip
+    method: Annotated[str, typer.Option("--method", help="structured | magnitude | sensitivity")] = "structured",
+    importance: Annotated[str, typer.Option("--importance", help="l1 | l2 | bn_scale | taylor")] = "l1",
+    global_pruning: Annotated[bool, typer.Option("--global", help="rank channels across layers (not per layer)")] = False,
+    iterative: Annotated[int, typer.Option("--iterative", help="K steps of prune -> fine-tune (epochs split over them)")] = 1,
+    round_to: Annotated[int, typer.Option("--round-to", help="keep channel counts multiples of N (0: off)")] = 8,
+    max_layer_ratio: Annotated[float, typer.Option("--max-layer-ratio", help="never remove more than this share of a layer")] = 0.9,
+    target_gflops: Annotated[OptFloat, typer.Option("--target-gflops", help="prune until GFLOPs <= this share (e.g. 0.5); "
+                                                    "replaces --ratio")] = None,  # fmt: skip
+    target_latency: Annotated[OptFloat, typer.Option("--target-latency", help="sensitivity: ONNX Runtime p50 <= this share")] = None,
+    include: Annotated[Patterns, typer.Option("--include", help="prune only layers matching (wildcards, repeatable)")] = None,
+    exclude: Annotated[Patterns, typer.Option("--exclude", help="never prune layers matching (wildcards, repeatable)")] = None,
+    finetune_data: Annotated[OptStr, typer.Option("--finetune-data", help="COCO keypoints JSON to fine-tune on")] = None,
+    epochs: Annotated[OptInt, typer.Option("--epochs", help="fine-tuning epochs in total (default 3 with --finetune-data)")] = None,
+    lr: Annotated[float, typer.Option("--lr", help="fine-tuning peak learning rate")] = 5e-4,
+    distill: Annotated[float, typer.Option("--distill", help="teacher (unpruned model) share of the targets, 0..1")] = 0.5,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="fine-tuning batch size")] = 32,
+    eval_data: Annotated[OptStr, typer.Option("--eval", help="COCO keypoints JSON: accuracy before/after")] = None,
+    eval_limit: Annotated[OptInt, typer.Option("--eval-limit", help="score only the first N people")] = None,
+    val_data: Annotated[OptStr, typer.Option("--val", help="data for the sensitivity scan and the best fine-tuning "
+                                             "epoch (default: --eval)")] = None,  # fmt: skip
+    scan_images: Annotated[int, typer.Option("--scan-images", help="sensitivity: people scored per scan entry")] = 64,
+    runtime: Annotated[str, typer.Option("--runtime", help="runtime for the latency ratio (none: skip)")] = "onnxruntime",
+    threads: Annotated[OptInt, typer.Option("--threads", help="CPU threads for fine-tuning and timing")] = None,
+    iters: Annotated[int, typer.Option("--iters", help="interleaved timing iterations")] = 60,
+    arch: ArchOpt = None,
+    model_factory: FactoryOpt = None,
+    trust_checkpoint: TrustOpt = False,
+    input_size: InputSizeOpt = None,
+    schema: SchemaOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Prune MODEL, fine-tune it, and report params, GFLOPs, latency (vs the unpruned model, one run) and accuracy.
+
+    Example: edgepose prune lsp.pt -o lsp-pruned.pt --target-gflops 0.5 --finetune-data train.json --epochs 10 --eval val.json
+    """
+    from edgepose.cli.output import info
+    from edgepose.errors import UserError
+    from edgepose.passes import make_config
+    from edgepose.passes.select import check_patterns
+
+    if not output:
+        raise UserError("give the output checkpoint with -o OUT (e.g. -o pruned.pt)")
+    if epochs is not None and finetune_data is None:
+        raise UserError("--epochs fine-tunes on --finetune-data ANN.json; give it too")
+    options: dict[str, Any] = {
+        "method": method, "ratio": ratio, "importance": importance, "global_pruning": global_pruning,
+        "iterative_steps": iterative, "round_to": round_to or None, "max_layer_ratio": max_layer_ratio,
+        "target_gflops_ratio": target_gflops, "target_latency_ratio": target_latency,
+        "include": include or ["*"], "exclude": exclude or [], "sensitivity_images": scan_images,
+    }  # fmt: skip
+    if finetune_data is not None:
+        options["finetune"] = {"lr": lr, "distill": distill, "batch_size": batch_size,
+                               **({"epochs": epochs} if epochs is not None else {})}  # fmt: skip
+    cfg = make_config("prune", options)
+    artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
+    torch_model = artifact.require_torch("prune")  # an exported / quantized file: prune before export
+    check_patterns(torch_model, cfg.include, "include")
+    check_patterns(torch_model, cfg.exclude, "exclude")
+    info(f"pruning {artifact.path or artifact.arch} ({cfg.method}) ...")
+    result, records = run_prune(artifact, cfg, Path(output), finetune_data, val_data or eval_data, threads)
+    from edgepose.report.compare import compare_step
+
+    info("measuring before / after" + (f" on {runtime}" if runtime != "none" else "") + " ...")
+    report = compare_step(
+        artifact, result, eval_data=eval_data, runtime=None if runtime == "none" else runtime, threads=threads,
+        iters=iters, eval_limit=eval_limit,
+    )  # fmt: skip
+    data = {**report, "model": str(artifact.path or artifact.arch), "output": output, "prune": records.get("prune"),
+            "finetune": records.get("prune", {}).get("finetune", [])}  # fmt: skip
+    if json_out:
+        from edgepose.cli.output import print_json
+
+        print_json(data)
+        return
+    _print(data)
+
+
+def run_prune(
+    artifact: Any, cfg: Any, output: Path, finetune_data: str | None, val_data: str | None, threads: int | None
+) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+    """Run the pass with its work files beside OUT (kept only while interrupted), then save OUT atomically."""
+    import shutil
+
+    from edgepose.checkpoint import save_checkpoint
+    from edgepose.cli.output import info
+    from edgepose.passes import RunContext, apply_pass
+
+    work_dir = output.parent / f".{output.name}.work"
+    ctx = RunContext(
+        work_dir=work_dir, train_data=Path(finetune_data) if finetune_data else None,
+        val_data=Path(val_data) if val_data else None, threads=threads, log=info,
+    )  # fmt: skip
+    result = apply_pass(artifact, "prune", cfg, ctx)
+    save_checkpoint(result, output, prune_config=cfg.model_dump(mode="json"))
+    shutil.rmtree(work_dir, ignore_errors=True)
+    return result, ctx.records
+
+
+def _print(data: dict[str, Any]) -> None:
+    """The before/after table, then what changed per layer (or the sparsity, or the chosen ratios)."""
+    from rich.table import Table
+
+    from edgepose.cli.output import stdout
+    from edgepose.cli.step_table import print_step
+
+    record = data["prune"] or {}
+    print_step(data, title=f"edgepose prune ({record.get('method')}): {data['output']}")
+    if record.get("method") == "magnitude":
+        stdout.print(f"sparsity reached: {record['sparsity']:.1%} of {record['n_weights']:,} weights "
+                     f"(asked {record['sparsity_asked']:.0%})\n[yellow]note:[/] {record['note']}")  # fmt: skip
+        return
+    layers = record.get("layers", [])
+    table = Table(title=f"channels per layer ({len(layers)} changed; outputs kept: {', '.join(record['output_layers'])})")
+    for column in ("layer", "before", "after", "removed"):
+        table.add_column(column, justify="left" if column == "layer" else "right")
+    for row in layers[:MAX_LAYER_ROWS]:
+        table.add_row(row["layer"], str(row["channels_before"]), str(row["channels_after"]), f"{row['ratio']:.0%}")
+    if len(layers) > MAX_LAYER_ROWS:
+        table.add_row(f"... {len(layers) - MAX_LAYER_ROWS} more (--json lists all)", "", "", "")
+    stdout.print(table)
+    for layer, reason in record.get("not_pruned", {}).items():
+        stdout.print(f"[yellow]kept whole:[/] {layer}: {reason}")
+    if record.get("sensitivity"):
+        _print_scan(record["sensitivity"])
+
+
+def _print_scan(scan: dict[str, Any]) -> None:
+    """Accuracy drop (points) and GFLOPs saved per layer group and ratio; * marks the chosen ratio."""
+    from rich.table import Table
+
+    from edgepose.cli.output import stdout
+
+    ratios = sorted({row["ratio"] for row in scan["table"]})
+    table = Table(title=f"sensitivity scan: drop in points (GFLOPs saved), baseline {scan['baseline']:.4f} "
+                        f"on {scan['instances']} people")  # fmt: skip
+    table.add_column("layer")
+    for ratio in ratios:
+        table.add_column(f"x{ratio:g}", justify="right")
+    by_layer: dict[str, dict[float, dict[str, Any]]] = {}
+    for row in scan["table"]:
+        by_layer.setdefault(row["layer"], {})[row["ratio"]] = row
+    for layer, rows in by_layer.items():
+        cells = []
+        for ratio in ratios:
+            row = rows.get(ratio)
+            mark = "*" if scan["chosen"].get(layer) == ratio else ""
+            cells.append("-" if row is None else f"{mark}{row['drop_points']:+.2f} ({row['saved_gflops']:.3f})")
+        table.add_row(layer, *cells)
+    stdout.print(table)

@@ -1,0 +1,256 @@
+"""The `prune` pass: structured channel pruning, unstructured magnitude pruning or sensitivity-chosen
+per-layer ratios, each optionally in K steps of prune -> fine-tune (distilled from the unpruned model).
+
+The checkpoint records the plan as a history step (torch-pruning's pruning history, plain lists), which
+`register_replay("prune")` re-applies to a freshly built architecture before the weights load.
+With K iterative steps the fine-tuning epochs are a total, split over the steps (later steps get the
+remainder), so `epochs` costs the same whatever K is.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from edgepose.errors import UserError
+from edgepose.history import register_replay
+from edgepose.passes.base import PassConfig, RunContext, Stage, copy_torch_artifact, register_pass
+from edgepose.passes.finetune import FinetuneConfig, finetune_model
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from edgepose.artifact import Artifact
+
+
+class PruneConfig(PassConfig):
+    """How to prune (recipe keys). `ratio`: channel share per layer (structured) or weight share (magnitude)."""
+
+    method: Literal["structured", "magnitude", "sensitivity"] = "structured"
+    ratio: float = Field(0.3, gt=0, lt=1)
+    target_gflops_ratio: float | None = Field(None, gt=0, lt=1, description="prune until GFLOPs <= this share")
+    target_latency_ratio: float | None = Field(None, gt=0, lt=1, description="sensitivity: ONNX Runtime p50 share")
+    importance: Literal["l1", "l2", "bn_scale", "taylor"] = "l1"
+    global_pruning: bool = False
+    iterative_steps: int = Field(1, ge=1, le=50)
+    round_to: int | None = Field(8, ge=1)
+    max_layer_ratio: float = Field(0.9, gt=0, lt=1)
+    include: list[str] = Field(default_factory=lambda: ["*"])
+    exclude: list[str] = Field(default_factory=list)
+    finetune: FinetuneConfig | None = None
+    taylor_batches: int = Field(4, ge=1, description="batches of the pose loss behind Taylor importance")
+    sensitivity_ratios: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75], min_length=1)
+    sensitivity_images: int = Field(64, ge=1, description="validation instances scored per scan entry")
+
+    @field_validator("target_latency_ratio")
+    @classmethod
+    def _latency_needs_sensitivity(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and info.data.get("method") != "sensitivity":
+            raise ValueError("a latency target needs method 'sensitivity' (structured takes target_gflops_ratio)")
+        return value
+
+    @field_validator("sensitivity_ratios")
+    @classmethod
+    def _ratios_in_range(cls, value: list[float]) -> list[float]:
+        if any(not 0 < r < 1 for r in value):
+            raise ValueError("every ratio must be between 0 and 1")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _method_fits(self) -> PruneConfig:
+        if self.method == "sensitivity" and not (self.target_gflops_ratio or self.target_latency_ratio):
+            raise ValueError("method 'sensitivity' needs target_gflops_ratio or target_latency_ratio")
+        if self.method == "sensitivity" and self.global_pruning:
+            raise ValueError("method 'sensitivity' picks per-layer ratios; global_pruning does not apply")
+        if self.method == "magnitude" and (self.target_gflops_ratio or self.importance != "l1"):
+            raise ValueError("magnitude pruning ranks weights by |w| and saves no FLOPs: drop target / importance")
+        return self
+
+
+@register_pass(
+    "prune", config=PruneConfig, stage=Stage.STRUCTURE, accepts={"torch"}, produces="torch",
+    description="structured / magnitude / sensitivity pruning, optionally fine-tuned (distilled)",
+)  # fmt: skip
+def prune(artifact: Artifact, cfg: PruneConfig, ctx: RunContext) -> Artifact:
+    """Prune a copy of the model; records the plan in its history and the measurements in ctx.records."""
+    from edgepose.models.stats import count_gflops, count_params
+    from edgepose.passes.select import check_patterns
+
+    result = copy_torch_artifact(artifact)
+    model, spec = result.model, result.spec
+    assert model is not None
+    check_patterns(model, cfg.include, "include")
+    check_patterns(model, cfg.exclude, "exclude")
+    if cfg.finetune is not None and cfg.finetune.epochs > 0 and ctx.teacher is None:
+        ctx.teacher = artifact
+    entry: dict[str, Any] = {
+        "step": "prune", "method": cfg.method, "importance": cfg.importance if cfg.method != "magnitude" else None,
+        "input_shape": list(spec.input_shape(1)), "pruning_history": [],
+    }  # fmt: skip
+    result.history.append(entry)
+    params, gflops = count_params(model), count_gflops(model, spec)
+    if cfg.method == "magnitude":
+        record = _magnitude(result, cfg, ctx, entry)
+    else:
+        record = _structured(result, cfg, ctx, entry, gflops)
+    after_params, after_gflops = count_params(model), count_gflops(model, spec)
+    record.update(
+        params_before=params, params_after=after_params, gflops_before=round(gflops, 6),
+        gflops_after=round(after_gflops, 6), gflops_ratio=round(after_gflops / gflops, 4) if gflops else None,
+    )  # fmt: skip
+    if record.get("steps") == []:
+        record["steps"] = [{"step": 1, "gflops": record["gflops_after"]}]
+    entry["gflops_ratio"] = record["gflops_ratio"]
+    result.provenance["pruned_from"] = str(artifact.path or artifact.arch or "model")
+    ctx.records["prune"] = record
+    return result
+
+
+def _structured(
+    result: Artifact, cfg: PruneConfig, ctx: RunContext, entry: dict[str, Any], base_gflops: float
+) -> dict[str, Any]:  # fmt: skip
+    """Channel pruning (uniform / global / sensitivity-chosen ratios) in K steps, each then fine-tuned."""
+    from edgepose.models.stats import count_gflops, output_shapes
+    from edgepose.passes import prune_sensitivity as sens
+    from edgepose.passes import prune_structured as ps
+
+    model, spec = result.model, result.spec
+    assert model is not None
+    scope = ps.prune_scope(model, spec, cfg.include, cfg.exclude)
+    shapes, widths = output_shapes(model, spec), ps.layer_widths(model)
+    target = cfg.target_gflops_ratio * base_gflops if cfg.target_gflops_ratio else None
+    record: dict[str, Any] = {
+        "method": cfg.method, "importance": cfg.importance, "global_pruning": cfg.global_pruning,
+        "round_to": cfg.round_to, "max_layer_ratio": cfg.max_layer_ratio, "iterative_steps": cfg.iterative_steps,
+        "target_gflops_ratio": cfg.target_gflops_ratio, "target_latency_ratio": cfg.target_latency_ratio,
+        "output_layers": scope.outputs, "kept_layers": scope.ignored, "not_pruned": {}, "finetune": [], "steps": [],
+    }  # fmt: skip
+    _taylor(model, spec, cfg, ctx)
+    if cfg.method == "sensitivity" or target is not None:  # searches prune copies unchecked: drop bad groups first
+        record["not_pruned"] = ps.survey(model, spec, cfg, scope)
+        names = dict(model.named_modules())
+        scope.ignored += [n for n in record["not_pruned"] if n in names and n not in scope.ignored]
+    ratio, ratio_dict = cfg.ratio, None
+    if cfg.method == "sensitivity":
+        data = ctx.need("validation data for the sensitivity scan", ctx.val_data, "--eval ANN.json (or --val)")
+        ctx.log(f"sensitivity scan on the first {cfg.sensitivity_images} instances of {data} ...")
+        baseline, rows = sens.scan(model, spec, cfg, scope, data, ctx.progress)
+        ratio_dict, rounds = sens.plan_ratios(model, spec, cfg, scope, ctx, rows)
+        ratio = 0.0
+        record["sensitivity"] = {
+            "data": str(data), "instances": cfg.sensitivity_images, "baseline": baseline, "table": rows,
+            "chosen": ratio_dict, "rounds": rounds,
+        }  # fmt: skip
+    elif target is not None:
+        ratio, record["search"] = ps.ratio_for_gflops(model, spec, cfg, scope, target)
+        ctx.log(f"ratio {ratio:.3f} brings GFLOPs to <= {cfg.target_gflops_ratio:g} of {base_gflops:.4g}")
+    record["ratio"], record["ratios"] = (None if ratio_dict else round(ratio, 4)), ratio_dict
+    pruner = ps.make_pruner(model, spec, cfg, scope, ratio, ratio_dict, steps=cfg.iterative_steps)
+    history: list[list[Any]] = []
+    for step, epochs in enumerate(_epochs_per_step(cfg)):
+        if step > 0:
+            _taylor(model, spec, cfg, ctx)
+        record["not_pruned"].update(ps.pruner_step(pruner, cfg, example=ps.example_input(spec)).skipped)
+        history = ps.pruning_history(pruner)
+        if step == cfg.iterative_steps - 1 and target is not None and count_gflops(model, spec) > target * (1 + 1e-9):
+            history += _prune_more(model, spec, cfg, scope, target, record)  # global ranking may land above target
+        model.zero_grad(set_to_none=True)
+        entry["pruning_history"] = history
+        ps.check_outputs(model, spec, shapes)
+        if cfg.iterative_steps > 1:
+            record["steps"].append({"step": step + 1, "gflops": round(count_gflops(model, spec), 6)})
+        _finetune(result, cfg, ctx, step, epochs, record)
+    record["not_pruned"] = {**scope.unprunable, **record["not_pruned"]}
+    if not history:
+        why = "; ".join(f"'{name}': {reason}" for name, reason in record["not_pruned"].items())
+        raise UserError(
+            "nothing was pruned: every channel group holds an output or excluded layer, or the ratio is too small"
+            + (f" to remove a multiple of round_to {cfg.round_to} channels" if cfg.round_to else "")
+            + (f"; left whole: {why}" if why else "")
+        )
+    entry.update(ratio=record["ratio"], round_to=cfg.round_to, global_pruning=cfg.global_pruning)
+    record["layers"] = ps.channel_table(widths, ps.layer_widths(model))
+    return record
+
+
+def _prune_more(
+    model: nn.Module, spec: Any, cfg: PruneConfig, scope: Any, target: float, record: dict[str, Any]
+) -> list[list[Any]]:  # fmt: skip
+    """One more one-shot prune of the (already pruned) model down to `target` GFLOPs; its history."""
+    from edgepose.passes import prune_structured as ps
+
+    extra, _ = ps.ratio_for_gflops(model, spec, cfg, scope, target)
+    pruner = ps.make_pruner(model, spec, cfg, scope, extra)
+    record["not_pruned"].update(ps.pruner_step(pruner, cfg, example=ps.example_input(spec)).skipped)
+    return ps.pruning_history(pruner)
+
+
+def _magnitude(result: Artifact, cfg: PruneConfig, ctx: RunContext, entry: dict[str, Any]) -> dict[str, Any]:
+    """Global L1-unstructured zeros (grown over K steps, masks held while fine-tuning), then permanent."""
+    from edgepose.passes import prune_magnitude as pm
+    from edgepose.passes.select import output_layers, select_modules
+
+    model, spec = result.model, result.spec
+    assert model is not None
+    outputs = output_layers(model, spec)
+    names = [n for n in select_modules(model, pm.WEIGHT_TYPES, cfg.include, cfg.exclude) if n not in outputs]
+    if not names:
+        raise UserError("no conv or linear layer is selected for magnitude pruning (outputs are always kept)")
+    keys = list(model.state_dict())
+    record: dict[str, Any] = {"method": "magnitude", "ratio": cfg.ratio, "iterative_steps": cfg.iterative_steps,
+                              "output_layers": outputs, "finetune": []}  # fmt: skip
+    reached = 0.0
+    with pm.masked(model, names):
+        for step, epochs in enumerate(_epochs_per_step(cfg)):
+            sparsity = cfg.ratio * (step + 1) / cfg.iterative_steps
+            pm.add_masks(model, names, reached, sparsity)
+            reached = sparsity
+            _finetune(result, cfg, ctx, step, epochs, record)
+    if list(model.state_dict()) != keys:
+        raise RuntimeError("magnitude pruning left masks in the state_dict")
+    record.update(pm.magnitude_record(model, names, cfg.ratio))
+    entry.update(sparsity=record["sparsity"], ratio=cfg.ratio, note=pm.MAGNITUDE_NOTE)
+    ctx.log(f"sparsity {record['sparsity']:.1%} of {len(names)} layers' weights: {pm.MAGNITUDE_NOTE}")
+    return record
+
+
+def _taylor(model: nn.Module, spec: Any, cfg: PruneConfig, ctx: RunContext) -> None:
+    """Gradients of the pose loss for Taylor importance, from the fine-tuning (else calibration / val) data."""
+    if cfg.importance != "taylor":
+        return
+    from edgepose.passes.prune_structured import taylor_gradients
+
+    data = ctx.train_data or ctx.calib_data or ctx.val_data
+    data = ctx.need("data for Taylor importance", data, "--finetune-data ANN.json (or --eval)")
+    used = taylor_gradients(model, spec, data, cfg.taylor_batches)
+    ctx.log(f"Taylor importance from {used} batches of {data}")
+
+
+def _finetune(result: Artifact, cfg: PruneConfig, ctx: RunContext, step: int, epochs: int, record: dict) -> None:
+    """Fine-tune after pruning step `step` for its share of the epochs; its record goes to record['finetune']."""
+    if cfg.finetune is None or epochs == 0:
+        return
+    name = "finetune" if cfg.iterative_steps == 1 else f"finetune_step{step + 1}"
+    finetune_model(result, cfg.finetune.model_copy(update={"epochs": epochs}), ctx, name=name)
+    record["finetune"].append({"step": step + 1, **ctx.records[name]})
+
+
+def _epochs_per_step(cfg: PruneConfig) -> list[int]:
+    """The fine-tuning epochs split over the K steps: [base] * K, the remainder on the last steps."""
+    total = cfg.finetune.epochs if cfg.finetune is not None else 0
+    base, extra = divmod(total, cfg.iterative_steps)
+    return [base + (1 if i >= cfg.iterative_steps - extra else 0) for i in range(cfg.iterative_steps)]
+
+
+@register_replay("prune")
+def _replay_prune(model: nn.Module, step: dict[str, Any]) -> nn.Module:
+    """Re-apply a recorded channel-pruning plan (magnitude pruning changed no shapes: nothing to do)."""
+    if step.get("method") == "magnitude" or not step.get("pruning_history"):
+        return model
+    from edgepose.passes.prune_structured import replay_pruning
+
+    try:
+        return replay_pruning(model, step["input_shape"], step["pruning_history"])
+    except Exception as exc:  # noqa: BLE001  (a plan that does not fit this architecture)
+        raise UserError(f"cannot replay the recorded pruning plan on this architecture: {exc}") from None

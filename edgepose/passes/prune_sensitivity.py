@@ -1,0 +1,172 @@
+"""Sensitivity-based pruning: prune each channel group alone at a few ratios, score the copy on a
+slice of the validation data, then pick per-layer ratios that meet a GFLOPs (or measured latency)
+target for the least summed accuracy loss (greedy on loss per GFLOP saved, checked by pruning)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from torch import nn
+
+from edgepose.errors import UserError
+from edgepose.models.stats import count_gflops
+from edgepose.passes.prune_structured import Scope, layer_widths, make_pruner, prune_copy
+
+if TYPE_CHECKING:
+    from edgepose.artifact import ModelSpec
+    from edgepose.passes.base import RunContext
+    from edgepose.passes.prune import PruneConfig
+
+MAX_ROUNDS = 8
+TIE_BREAK_POINTS = 1e-3  # among equally harmless choices, prefer the one that saves more
+
+
+@dataclass(frozen=True)
+class Option:
+    layer: str
+    ratio: float
+    saved_gflops: float
+    drop_points: float
+
+
+def prunable_groups(model: nn.Module, spec: ModelSpec, cfg: PruneConfig, scope: Scope) -> list[tuple[str, int]]:
+    """(root layer name, channels) of every channel group the pruner may touch, in graph order."""
+    pruner = make_pruner(model, spec, cfg, scope, ratio=0.0)
+    groups = []
+    for group in pruner.DG.get_all_groups(ignored_layers=pruner.ignored_layers, root_module_types=pruner.root_module_types):
+        if pruner.estimate_importance(group) is None:  # e.g. bn_scale on a group without BatchNorm
+            continue
+        module = group[0].dep.target.module
+        groups.append((pruner.DG._module2name[module], int(pruner.DG.get_out_channels(module))))
+    return groups
+
+
+def primary_score(model: nn.Module, spec: ModelSpec, data: Path, limit: int) -> float:
+    """The schema's primary metric (OKS AP / PCK@0.2) of `model` on the first `limit` instances (torch)."""
+    from edgepose.artifact import Artifact
+    from edgepose.report.compare import evaluate_artifact, primary_metric
+
+    metric = primary_metric(spec.schema)
+    value = evaluate_artifact(Artifact(spec=spec, model=model), data, runtime="torch", limit=limit)["metrics"].get(metric)
+    if value is None:
+        raise UserError(f"the sensitivity scan needs {metric} on {data}, which it cannot compute for this data")
+    return float(value)
+
+
+def scan(
+    model: nn.Module, spec: ModelSpec, cfg: PruneConfig, scope: Scope, data: Path, progress: bool
+) -> tuple[float, list[dict[str, Any]]]:  # fmt: skip
+    """Baseline score and one row per (layer group, ratio): channels kept, GFLOPs saved, score, drop."""
+    ratios = sorted(r for r in cfg.sensitivity_ratios if r <= cfg.max_layer_ratio)
+    groups = prunable_groups(model, spec, cfg, scope)
+    if not groups:
+        raise UserError("no layer can be pruned: every channel group holds an output or excluded layer")
+    base_gflops = count_gflops(model, spec)
+    baseline = primary_score(model, spec, data, cfg.sensitivity_images)
+    rows: list[dict[str, Any]] = []
+    bar = _progress(progress)
+    task = bar.add_task("sensitivity scan", total=len(groups) * len(ratios), status="") if bar else None
+    try:
+        for name, channels in groups:
+            for ratio in ratios:
+                clone, _ = prune_copy(model, spec, cfg, scope, 0.0, {name: ratio})
+                kept = layer_widths(clone)[name]
+                score = baseline if kept == channels else primary_score(clone, spec, data, cfg.sensitivity_images)
+                rows.append({
+                    "layer": name, "ratio": ratio, "channels": channels, "channels_kept": kept,
+                    "saved_gflops": round(base_gflops - count_gflops(clone, spec), 6), "score": round(score, 6),
+                    "drop_points": round(100 * (baseline - score), 4),
+                })  # fmt: skip
+                if bar:
+                    bar.update(task, advance=1, status=f"{name} x{ratio:g}: {100 * (baseline - score):+.2f} pts")
+    finally:
+        if bar:
+            bar.stop()
+    return baseline, rows
+
+
+def choose(rows: list[dict[str, Any]], needed_gflops: float) -> dict[str, float] | None:
+    """Per-layer ratios saving >= `needed_gflops` (summed from the scan) for the least summed drop; None if none do."""
+    options: dict[str, list[Option]] = {}
+    for row in rows:
+        if row["saved_gflops"] > 0:
+            option = Option(row["layer"], row["ratio"], row["saved_gflops"], max(0.0, row["drop_points"]))
+            options.setdefault(row["layer"], []).append(option)
+    chosen: dict[str, Option] = {}
+    saved = 0.0
+    while saved < needed_gflops:
+        best: tuple[float, Option] | None = None
+        for layer, choices in options.items():
+            current = chosen.get(layer)
+            for option in choices:
+                gain = option.saved_gflops - (current.saved_gflops if current else 0.0)
+                if gain <= 0:
+                    continue
+                cost = (max(0.0, option.drop_points - (current.drop_points if current else 0.0)) + TIE_BREAK_POINTS) / gain
+                if best is None or cost < best[0]:
+                    best = (cost, option)
+        if best is None:
+            return None
+        option = best[1]
+        saved += option.saved_gflops - (chosen[option.layer].saved_gflops if option.layer in chosen else 0.0)
+        chosen[option.layer] = option
+    return {layer: option.ratio for layer, option in chosen.items()}
+
+
+def plan_ratios(
+    model: nn.Module, spec: ModelSpec, cfg: PruneConfig, scope: Scope, ctx: RunContext, rows: list[dict[str, Any]]
+) -> tuple[dict[str, float], list[dict[str, Any]]]:  # fmt: skip
+    """Per-layer ratios that meet the targets once really pruned (scan savings are not exactly additive)."""
+    base_gflops = count_gflops(model, spec)
+    target_gflops = base_gflops * (cfg.target_gflops_ratio or 1.0)
+    needed = base_gflops - target_gflops
+    rounds: list[dict[str, Any]] = []
+    for _ in range(MAX_ROUNDS):
+        ratios = choose(rows, needed)
+        if ratios is None:
+            raise UserError(
+                f"the scanned ratios (up to {max(cfg.sensitivity_ratios):g} per layer) cannot reach the target "
+                f"({_targets(cfg)}); add larger sensitivity_ratios or relax the target"
+            )
+        clone, _ = prune_copy(model, spec, cfg, scope, 0.0, ratios)
+        gflops = count_gflops(clone, spec)
+        latency = _latency_ratio(model, clone, spec, ctx) if cfg.target_latency_ratio else None
+        rounds.append({"ratios": ratios, "gflops_ratio": round(gflops / base_gflops, 4), "latency_ratio": latency})
+        short = max(0.0, gflops - target_gflops)
+        if latency is not None and latency > cfg.target_latency_ratio:
+            short = max(short, base_gflops * (latency - cfg.target_latency_ratio))
+        if short <= 0:
+            return ratios, rounds
+        needed += max(short, 0.01 * base_gflops)
+    raise UserError(f"no per-layer plan met the target ({_targets(cfg)}) in {MAX_ROUNDS} rounds; relax it")
+
+
+def _latency_ratio(before: nn.Module, after: nn.Module, spec: ModelSpec, ctx: RunContext) -> float:
+    """p50 latency after / before on ONNX Runtime CPU, interleaved in one process."""
+    from edgepose.artifact import Artifact
+    from edgepose.report.compare import latency_ratio
+
+    result = latency_ratio(Artifact(spec=spec, model=before), Artifact(spec=spec, model=after), "onnxruntime",
+                           threads=ctx.threads, iters=40)  # fmt: skip
+    return float(result["ratio_p50"])
+
+
+def _targets(cfg: PruneConfig) -> str:
+    parts = []
+    if cfg.target_gflops_ratio:
+        parts.append(f"GFLOPs <= {cfg.target_gflops_ratio:g} of the original")
+    if cfg.target_latency_ratio:
+        parts.append(f"ONNX Runtime latency <= {cfg.target_latency_ratio:g} of the original")
+    return " and ".join(parts)
+
+
+def _progress(enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from edgepose.cli.output import progress
+
+    bar = progress()
+    bar.start()
+    return bar
