@@ -4,6 +4,10 @@ Importing this package registers the built-in passes; their heavy dependencies (
 nncf, onnxruntime.quantization) are imported inside the pass functions.
 """
 
+from edgepose.passes import finetune as _finetune  # noqa: E402,F401  (registers "finetune")
+from edgepose.passes import ghost as _ghost  # noqa: E402,F401  (registers "ghost" and its replay)
+from edgepose.passes import prune as _prune  # noqa: E402,F401  (registers "prune" and its replay)
+from edgepose.passes import quantize as _quantize  # noqa: E402,F401  (registers "quantize")
 from edgepose.passes.base import (
     PASSES,
     PassConfig,
@@ -15,10 +19,6 @@ from edgepose.passes.base import (
     pass_info,
     register_pass,
 )
-from edgepose.passes import finetune as _finetune  # noqa: E402,F401  (registers "finetune")
-from edgepose.passes import quantize as _quantize  # noqa: E402,F401  (registers "quantize")
-from edgepose.passes import ghost as _ghost  # noqa: E402,F401  (registers "ghost" and its replay)
-from edgepose.passes import prune as _prune  # noqa: E402,F401  (registers "prune" and its replay)
 
 __all__ = [
     "PASSES", "PassConfig", "RunContext", "Stage", "apply_pass", "check_order", "make_config", "pass_info",
