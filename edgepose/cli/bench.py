@@ -114,6 +114,8 @@ def bench_compare_command(
     data: dict[str, Any] = {
         "ratio_p50": round(result.ratio_p50, 4),
         "ci95": [round(result.ci95[0], 4), round(result.ci95[1], 4)],
+        "ratio_of_p50s": round(result.ratio_of_p50s, 4),
+        "statistic": "p50 of the paired per-iteration ratios B/A; ci95 by paired bootstrap",
         "a": bench_result(a, session_a, [(1, result.a)]),
         "b": bench_result(b, session_b, [(1, result.b)]),
         "verdict": result.verdict,

@@ -64,13 +64,20 @@ def export_command(
     from edgepose.bench.parity import dataset_images, verify_export
     from edgepose.cli.output import info, print_json
     from edgepose.errors import UserError
-    from edgepose.export.convert import export_model
+    from edgepose.export.convert import FORMATS, INT8_HINT, PRECISIONS, export_model, source_precision
 
     if not output:
         raise UserError("give the output file with -o OUT (e.g. -o model.onnx)")
     if verify_samples < 0:
         raise UserError(f"--verify-samples must be >= 0, got {verify_samples}")
+    # bad input is refused before any progress line, so stderr holds the one error line (DESIGN.md)
+    if fmt not in FORMATS:
+        raise UserError(f"unknown export format '{fmt}'; choose one of {', '.join(FORMATS)}")
+    if precision not in PRECISIONS:
+        raise UserError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
+    if precision == "int8" and source_precision(artifact) != "int8":
+        raise UserError(INT8_HINT)
     info(f"exporting {artifact.path or artifact.arch} to {fmt} ({precision}) ...")
     result = export_model(
         artifact, fmt, output, precision=precision, dynamic_batch=dynamic_batch, opset=opset,

@@ -1,6 +1,6 @@
 """TensorRT runtime: deserializes an engine and runs it with the name-based API (execute_async_v3).
 
-Device buffers are torch CUDA tensors, the stream is torch's current stream, so no pycuda is needed.
+Device buffers are torch CUDA tensors and the stream a torch CUDA stream, so no pycuda is needed.
 An ONNX file or a torch model is built into a temporary engine first (slow; export once instead).
 """
 
@@ -58,6 +58,7 @@ class TensorRtSession:
         self._dtypes = {n: torch.from_numpy(np.zeros(1, dtype=trt.nptype(self._engine.get_tensor_dtype(n)))).dtype for n in names}
         batch = tuple(self._engine.get_tensor_shape(self.input_names[0]))[0]
         self.fixed_batch = batch if batch > 0 else None
+        self._stream: Any = None  # made on the first run (needs CUDA)
         self.runtime, self.device, self.precision, self.threads = "tensorrt", "cuda", precision, None
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -72,10 +73,12 @@ class TensorRtSession:
             shape = tuple(self._context.get_tensor_shape(out))
             outputs[out] = torch.empty(shape, dtype=self._dtypes[out], device="cuda")
             self._context.set_tensor_address(out, outputs[out].data_ptr())
-        stream = torch.cuda.current_stream()
-        if not self._context.execute_async_v3(stream.cuda_stream):
+        if self._stream is None:  # not the default stream: on it TensorRT adds cudaStreamSynchronize calls
+            self._stream = torch.cuda.Stream()
+        self._stream.wait_stream(torch.cuda.current_stream())  # the input copy was queued on the current stream
+        if not self._context.execute_async_v3(self._stream.cuda_stream):
             raise UserError("TensorRT execution failed (see its log above)")
-        stream.synchronize()
+        self._stream.synchronize()
         return {n: t.float().cpu().numpy() for n, t in outputs.items()}
 
     def synchronize(self) -> None:

@@ -19,16 +19,28 @@ if TYPE_CHECKING:
 
 def is_available(name: str) -> tuple[bool, str]:
     try:
-        import torch
+        import torch  # noqa: F401  (only: is it installed?)
     except ImportError:
         return False, "torch is not installed: pip install torch"
     if name == "torch-compile":
-        if not torch.compiler.is_dynamo_supported():
+        if not _dynamo_supported():
             return False, "torch.compile (dynamo) does not support this Python version"
         compiler = os.environ.get("CXX") or next((c for c in ("g++", "c++", "clang++") if shutil.which(c)), None)
         if compiler is None or shutil.which(compiler) is None:
             return False, "torch.compile on CPU needs a C++ compiler (g++ or clang++) on PATH"
     return True, ""
+
+
+def _dynamo_supported() -> bool:
+    """Whether dynamo runs on this Python (torch has no public API for it; torch.compiler lacks one)."""
+    try:
+        from torch._dynamo import is_dynamo_supported
+    except ImportError:
+        return False
+    try:
+        return bool(is_dynamo_supported())
+    except Exception:  # noqa: BLE001  (any failure here means torch.compile will not work either)
+        return False
 
 
 class TorchSession:
