@@ -179,21 +179,21 @@ def _index(node: list[Any], part: str, key: str, path: Path) -> int:
     return int(part)
 
 
-def _recipe_error(exc: ValidationError, path: Path) -> str:
+def _recipe_error(exc: ValidationError, path: Path, model: type[BaseModel] | None = None) -> str:
     """One line: file, key path, problem, and for an unknown key the closest known one."""
     error = exc.errors()[0]
     loc = [str(p) for p in error["loc"]]
     where = ".".join(loc) or "(top level)"
     if error["type"] == "extra_forbidden":
-        known = _known_keys(loc[:-1])
+        known = _known_keys(loc[:-1], model or Recipe)
         return f"{path}: unknown key '{where}'{did_you_mean(loc[-1], known)}; known here: {', '.join(known)}"
     if error["type"] == "missing":
         return f"{path}: missing key '{where}'"
     return f"{path}: {where}: {error['msg']}"
 
 
-def _known_keys(parents: list[str]) -> list[str]:
-    model: Any = Recipe
+def _known_keys(parents: list[str], root: type[BaseModel]) -> list[str]:
+    model: Any = root
     for part in parents:
         if part.isdigit():
             continue

@@ -46,8 +46,11 @@ def optimize_command(
         return
     from edgepose.cli.output import info
     from edgepose.errors import GateFailed
-    from edgepose.loading import LoadOptions
     from edgepose.pipeline import optimize
+    from edgepose.recipe import load_recipe
+
+    load_recipe(recipe, set_ or [])  # a misspelt key fails here, in well under 2 s: no torch imported yet
+    from edgepose.loading import LoadOptions
 
     options = LoadOptions(arch, model_factory, trust_checkpoint, input_size, schema)
     report = optimize(model, recipe, data, out, set_ or [], load_options=options, progress=not json_out, log=info,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -16,8 +17,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-stdout = Console()
-stderr = Console(stderr=True)
+# Piped or captured output (logs, CI) gets 120 columns instead of rich's 80, so wide tables keep
+# their headers; a terminal or an explicit COLUMNS decides for itself.
+_PIPED_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 120
+stdout = Console(width=_PIPED_WIDTH)
+stderr = Console(stderr=True, width=_PIPED_WIDTH)
 
 
 def print_json(data: Any) -> None:

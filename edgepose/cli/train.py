@@ -15,9 +15,11 @@ KwOpt = Annotated[
 
 
 def train_command(
-    arch: Annotated[str, typer.Argument(help="zoo architecture (see `edgepose zoo`)")],
-    data: Annotated[str, typer.Option("--data", help="training annotations (COCO keypoints JSON)")],
-    out: Annotated[str, typer.Option("-o", "--out", help="output checkpoint (.pt)")],
+    arch: Annotated[Optional[str], typer.Argument(help="zoo architecture (see `edgepose zoo`)")] = None,  # noqa: UP045
+    data: Annotated[Optional[str], typer.Option("--data", help="training annotations (COCO keypoints JSON)")] = None,  # noqa: UP045
+    out: Annotated[Optional[str], typer.Option("-o", "--out", help="output checkpoint (.pt)")] = None,  # noqa: UP045
+    recipe: Annotated[Optional[str], typer.Option("--recipe", help="a training recipe (recipes/train/*.yaml): "  # noqa: UP045
+                                                  "architecture, data, schedule and output in one file")] = None,
     val: Annotated[Optional[str], typer.Option("--val", help="validation annotations")] = None,  # noqa: UP045
     epochs: Annotated[int, typer.Option(help="training epochs")] = 20,
     batch: Annotated[int, typer.Option(help="batch size")] = 32,
@@ -35,13 +37,28 @@ def train_command(
 ) -> None:
     """Train ARCH; keeps the best-on-val checkpoint with provenance; resumes if interrupted.
 
+    With --recipe, everything comes from the recipe file (how each shipped checkpoint was made).
+
     Example: edgepose train simplebaseline-lite --data synth/train.json --val synth/val.json -o demo.pt --epochs 30
     """
-    from edgepose.cli.output import print_json, stdout
+    from edgepose.cli.output import info, print_json, stdout
+    from edgepose.errors import UserError
     from edgepose.train import TrainConfig, train
     from edgepose.training_setup import build_for_training, parse_kwargs
 
-    artifact = build_for_training(arch, data, parse_kwargs(kw or []), input_size, init)
+    kwargs = parse_kwargs(kw or [])
+    if recipe:
+        from edgepose.train_recipe import generate_missing_data, load_train_recipe
+
+        spec = load_train_recipe(recipe)
+        generate_missing_data(spec, log=info)
+        arch, data, val, out, kwargs = spec.arch, spec.data.train, spec.data.val, spec.output, dict(spec.kwargs)
+        input_size, init, schedule = spec.input_size, spec.init, spec.train
+        epochs, batch, lr, workers, seed = schedule.epochs, schedule.batch, schedule.lr, schedule.workers, schedule.seed
+        val_limit, val_every, threads = schedule.val_limit, schedule.val_every, schedule.threads
+    if not (arch and data and out):
+        raise UserError("give ARCH, --data TRAIN.json and -o OUT.pt, or --recipe recipes/train/NAME.yaml")
+    artifact = build_for_training(arch, data, kwargs, input_size, init)
     cfg = TrainConfig(
         epochs=epochs, batch_size=batch, lr=lr, workers=workers, seed=seed, val_limit=val_limit,
         val_every=val_every, threads=threads,

@@ -29,6 +29,10 @@ from edgepose.data.transforms import IDENTITY, AugmentConfig, AugmentParams, sam
 from edgepose.errors import UserError
 from edgepose.schemas import SCHEMAS, KeypointSchema
 
+# One cv2 thread, set in the parent before any DataLoader forks (see _worker_init). Samples are small
+# and the loader already parallelises across worker processes.
+cv2.setNumThreads(1)
+
 __all__ = ["CocoPoseDataset", "make_loader", "regression_targets", "schema_from_annotations"]
 
 
@@ -147,7 +151,8 @@ def read_image_rgb(path: Path) -> np.ndarray:
 
 
 def _worker_init(_worker_id: int) -> None:
-    cv2.setNumThreads(1)
+    # cv2 is single-threaded in every process that imports this module (set below, before any fork): a
+    # forked worker must not call cv2.setNumThreads, which waits for pool threads the fork did not copy.
     torch.set_num_threads(1)
 
 

@@ -32,12 +32,13 @@ def optimize(
     `out` the run folder (default runs/<recipe>-<model>). With `check_gates`, a failed gate raises
     GateFailed after report.json / report.md / report.png are written.
     """
-    from edgepose.loading import LoadOptions as Options
     from edgepose.recipe import load_recipe
 
     log = log or (lambda message: print(message, file=sys.stderr))
-    recipe_obj, recipe_path = load_recipe(recipe, overrides)
+    recipe_obj, recipe_path = load_recipe(recipe, overrides)  # a bad recipe fails before torch is imported
     _check_target(recipe_obj)
+    from edgepose.loading import LoadOptions as Options
+
     options = load_options or Options()
     demo = model is None and options.model_factory is None
     if demo:

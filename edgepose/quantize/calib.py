@@ -27,10 +27,10 @@ def calibration_inputs(ann_file: str | Path, spec: ModelSpec, count: int = 128, 
     """(N, 3, H, W) float32 inputs (clips: (N, T, 3, H, W)) for `spec`, drawn evenly from `ann_file`."""
     if count < 1:
         raise UserError(f"calibration needs at least 1 image, got {count}")
-    if spec.head == "yolo":
-        from edgepose.yolo.data import letterboxed_inputs  # whole images, letterboxed
-
-        return letterboxed_inputs(ann_file, spec, count, seed)
+    if spec.head == "yolo":  # whole-image multi-person models see letterboxed whole images
+        images = letterboxed_inputs(Path(ann_file), spec, count, seed)
+        check_normalisation(images, spec, str(ann_file))
+        return images
     from edgepose.data.coco import CocoPoseDataset
 
     dataset = CocoPoseDataset(ann_file, spec, train=False, clip_length=spec.clip_length,
@@ -42,6 +42,22 @@ def calibration_inputs(ann_file: str | Path, spec: ModelSpec, count: int = 128, 
     images = np.stack([_numpy(dataset[int(i)]["image"]) for i in picks]).astype(np.float32)
     check_normalisation(images, spec, str(ann_file))
     return images
+
+
+def letterboxed_inputs(ann_file: Path, spec: ModelSpec, count: int, seed: int = 0) -> np.ndarray:
+    """(N, 3, H, W) whole images from `ann_file`, letterboxed and normalised as the YOLO-pose eval does."""
+    from edgepose.data import cocofile
+    from edgepose.data.coco import read_image_rgb
+    from edgepose.yolo.letterbox import letterbox, to_model_input
+
+    data = cocofile.read_json(ann_file)
+    root = cocofile.resolve_image_root(data, ann_file, None)
+    entries = [img for img in data["images"] if isinstance(img, dict) and "file_name" in img]
+    if not entries:
+        raise UserError(f"{ann_file} lists no images to calibrate on")
+    picks = np.sort(np.random.default_rng(seed).choice(len(entries), size=min(count, len(entries)), replace=False))
+    return np.stack([to_model_input(letterbox(read_image_rgb(root / entries[int(i)]["file_name"]), spec.input_size)[0],
+                                    spec.mean, spec.std) for i in picks]).astype(np.float32)  # fmt: skip
 
 
 def check_normalisation(images: np.ndarray, spec: ModelSpec, source: str) -> dict[str, Any]:

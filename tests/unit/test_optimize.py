@@ -20,8 +20,10 @@ passes:
     backend: onnxruntime
     calib_images: 4
 benchmark: {threads: 1, iters: 6, warmup: 1}
-gates: {max_metric_drop: 100.0, min_speedup: 0.01}
+gates: {max_metric_drop: 100.0, min_speedup: 0.01, max_parity_error: 0.25}
 """
+# An untrained tiny net has near-flat heatmaps whose argmax INT8 rounding can move far: these tests
+# check the pipeline's plumbing, so the parity tolerance (keypoint displacement / input diagonal) is loose.
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +143,7 @@ def test_a_model_factory_network_goes_through_cpu_int8(coco: Path, tmp_path: Pat
 
     options = LoadOptions(model_factory=TINY_FACTORY, input_size="x".join(map(str, TINY_INPUT_SIZE)), schema="coco17")
     overrides = ["benchmark.iters=6", "benchmark.threads=1", "passes.0.calib_images=4", "gates.min_speedup=0.01",
-                 "gates.max_metric_drop=100"]  # fmt: skip
+                 "gates.max_metric_drop=100", "gates.max_parity_error=0.25"]  # fmt: skip
     report = optimize(None, "cpu-int8", coco, tmp_path / "run", overrides, load_options=options, progress=False)
     assert report["final"]["format"] == "openvino" and report["final"]["precision"] == "int8"
     assert report["final"]["parity"]["passed"] and report["final"]["parity"]["n_images"] > 0

@@ -1,0 +1,90 @@
+"""Training recipes (recipes/train/*.yaml): how each shipped checkpoint was made, runnable again.
+
+    edgepose train --recipe recipes/train/demo-coco17-lite.yaml
+
+A training recipe names the architecture, the data (optionally generated first with `edgepose synth`),
+an initial checkpoint, the schedule and the output; unknown keys are errors, as in optimize recipes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from edgepose.errors import UserError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SynthData(_Strict):
+    """Generate this set with `edgepose synth` when its annotations.json is missing."""
+
+    out: str
+    persons: int = Field(ge=1)
+    seed: int = 0
+    multi: bool = False
+    image_size: str | None = None
+
+
+class TrainData(_Strict):
+    train: str
+    val: str | None = None
+    synth: list[SynthData] = Field(default_factory=list)
+
+
+class Schedule(_Strict):
+    epochs: int = Field(20, ge=1)
+    batch: int = Field(32, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    workers: int = Field(1, ge=0)
+    val_every: int = Field(1, ge=1)
+    val_limit: int | None = Field(None, ge=1)
+    seed: int = 0
+    threads: int | None = Field(None, ge=1)
+
+
+class TrainRecipe(_Strict):
+    schema_version: int = Field(1, ge=1, le=1)
+    name: str
+    description: str = ""
+    arch: str
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    input_size: str | None = None
+    init: str | None = None
+    data: TrainData
+    train: Schedule = Field(default_factory=Schedule)
+    output: str
+    wall_time_note: str = ""
+
+
+def load_train_recipe(path: str | Path) -> TrainRecipe:
+    """Read and validate a training recipe (one UserError naming the file and key on any problem)."""
+    from edgepose.recipe import _recipe_error
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"training recipe not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+        return TrainRecipe.model_validate(raw)
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    except ValidationError as exc:
+        raise UserError(_recipe_error(exc, path, TrainRecipe)) from None
+
+
+def generate_missing_data(recipe: TrainRecipe, log: Any = print) -> None:
+    """Run `edgepose synth` for each synthetic set the recipe lists whose annotations are not there yet."""
+    from edgepose.data.synth import SynthConfig, generate
+
+    for item in recipe.data.synth:
+        if (Path(item.out) / "annotations.json").exists():
+            continue
+        size = tuple(int(v) for v in item.image_size.lower().split("x")) if item.image_size else None
+        log(f"generating {item.persons} synthetic people (seed {item.seed}) into {item.out} ...")
+        generate(Path(item.out), SynthConfig(persons=item.persons, seed=item.seed, multi=item.multi, image_size=size))
