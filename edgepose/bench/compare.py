@@ -1,7 +1,8 @@
 """A/B latency gate: A and B run interleaved in one process, p50 ratio B/A with a bootstrap 95% CI.
 
-Interleaving (A B, B A, A B, ... so neither always goes first) makes machine noise hit both. The
-ratio is the median over iterations of the *paired* ratio b_i / a_i (A and B timed back to back), and
+Interleaving blocks of runs (A B, B A, A B, ... so neither always goes first; a few runs per block so
+each model is timed warm, as deployed) makes machine noise hit both. The
+ratio is the median over iterations of the *paired* ratio b_i / a_i (A and B timed in neighbouring blocks), and
 the bootstrap resamples those pairs: a noisy stretch that slows both runs of a pair cancels in its
 ratio, and a run that alone was preempted is an outlier the median ignores. (The ratio of the two
 medians, median(b) / median(a), is also reported; on a contended machine whose runs are bimodal it
@@ -50,25 +51,38 @@ def parse_threshold(text: str | float) -> float:
     return value
 
 
+BLOCK = 5  # timed runs per block; blocks of A and B alternate
+
+
 def interleaved_samples(
     session_a: Session, feeds_a: dict[str, np.ndarray], session_b: Session, feeds_b: dict[str, np.ndarray],
-    iters: int = 100, warmup: int = 10,
+    iters: int = 100, warmup: int = 10, block: int = BLOCK,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Per-iteration ms of A and B, timed alternately (AB, BA, AB, ...) after warming up both."""
+    """Per-iteration ms of A and B, timed in alternating blocks (A B, B A, A B, ...) after warming up both.
+
+    Each block is one untimed run then `block` timed runs of the same model. Strict A/B alternation
+    measures a model right after the other one ran: with two runtimes in one process (torch's OpenMP
+    pool, OpenVINO's TBB pool, caches filled by the other model's weights) that slowed a 4 ms OpenVINO
+    model to 7 ms beside torch. A block keeps each model warm, as when deployed alone, while still
+    letting machine noise hit A and B alike; a_ms[i] and b_ms[i] come from neighbouring blocks.
+    """
     if iters < 2:
         raise UserError(f"an A/B comparison needs at least 2 iterations, got {iters}")
+    if block < 1:
+        raise UserError(f"an A/B block needs at least 1 timed run, got {block}")
     for _ in range(warmup):
         session_a.run(feeds_a)
         session_b.run(feeds_b)
-    a_ms, b_ms = np.empty(iters), np.empty(iters)
-    for i in range(iters):
-        if i % 2 == 0:
-            a_ms[i] = timed_run(session_a, feeds_a)
-            b_ms[i] = timed_run(session_b, feeds_b)
-        else:
-            b_ms[i] = timed_run(session_b, feeds_b)
-            a_ms[i] = timed_run(session_a, feeds_a)
-    return a_ms, b_ms
+    a_ms: list[float] = []
+    b_ms: list[float] = []
+    sides = [(session_a, feeds_a, a_ms), (session_b, feeds_b, b_ms)]
+    while len(a_ms) < iters:
+        n = min(block, iters - len(a_ms))
+        for session, feeds, out in sides:
+            session.run(feeds)  # untimed: switching from the other model is not part of this one's latency
+            out.extend(timed_run(session, feeds) for _ in range(n))
+        sides.reverse()
+    return np.asarray(a_ms), np.asarray(b_ms)
 
 
 def paired_log_ratios(a_ms: np.ndarray, b_ms: np.ndarray) -> np.ndarray:

@@ -191,7 +191,8 @@ def test_ratio_inputs_are_checked() -> None:
 def test_compare_sessions_interleaves_and_reports_both_sides() -> None:
     a, b = SleepSession(ms=1.0), SleepSession(ms=3.0)
     result = compare_sessions(a, FEEDS, b, FEEDS, iters=12, warmup=2, threshold=0.05)
-    assert a.runs == b.runs == 14 and result.a.n == result.b.n == 12
+    # 2 warm-up runs each, then blocks of 5 timed runs (5, 5, 2) each after one untimed run
+    assert a.runs == b.runs == 2 + 12 + 3 and result.a.n == result.b.n == 12
     assert result.ratio_p50 > 1.5 and result.verdict == "fail"
     assert result.ratio_of_p50s == pytest.approx(result.b.p50 / result.a.p50)
 
