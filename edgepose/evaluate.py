@@ -175,13 +175,15 @@ def _run_once(session: RunsFeeds, images: np.ndarray) -> np.ndarray:
 def _loader(dataset: Any, batch_size: int, workers: int, limit: int | None) -> Any:
     from torch.utils.data import DataLoader, Subset
 
+    from edgepose.data.coco import worker_context
+
     if limit is not None:
         if limit < 1:
             raise UserError(f"--limit must be at least 1, got {limit}")
         dataset = Subset(dataset, range(min(limit, len(dataset))))
     return DataLoader(
         dataset, batch_size=batch_size, shuffle=False, num_workers=max(0, workers),
-        collate_fn=collate_eval, persistent_workers=False,
+        collate_fn=collate_eval, persistent_workers=False, multiprocessing_context=worker_context(workers),
     )  # fmt: skip
 
 

@@ -151,9 +151,20 @@ def read_image_rgb(path: Path) -> np.ndarray:
 
 
 def _worker_init(_worker_id: int) -> None:
-    # cv2 is single-threaded in every process that imports this module (set below, before any fork): a
-    # forked worker must not call cv2.setNumThreads, which waits for pool threads the fork did not copy.
+    # cv2 is single-threaded in every process that imports this module (set at import). Calling
+    # cv2.setNumThreads in a forked child hangs: it waits for pool threads the fork did not copy.
     torch.set_num_threads(1)
+
+
+def worker_context(workers: int) -> str | None:
+    """How DataLoader workers start: from a fork server, never by forking this process.
+
+    By the time edgepose loads data it may host OpenVINO's, ONNX Runtime's and NNCF's thread pools
+    (QAT after an OpenVINO PTQ, fine-tuning inside `optimize`); forking such a process crashed it
+    (SIGSEGV). A fork server is a clean process that only imports the data code: one start-up of a
+    few seconds per loader (workers are persistent), and safe whatever ran before.
+    """
+    return "forkserver" if workers > 0 else None
 
 
 def make_loader(
@@ -176,6 +187,7 @@ def make_loader(
         num_workers=workers,
         persistent_workers=workers > 0,
         worker_init_fn=_worker_init if workers > 0 else None,
+        multiprocessing_context=worker_context(workers),
         generator=generator,
         drop_last=shuffle and len(dataset) > batch_size,  # no 1-item batch for BatchNorm in training
     )

@@ -22,7 +22,7 @@ from edgepose.yolo.loss import YoloPoseLoss
 def make_train_loader(ann_file: str | Path, spec: Any, batch_size: int, workers: int = 0, seed: int | None = None
                       ) -> DataLoader:  # fmt: skip
     """Shuffled whole-image batches with augmentation, padded targets (edgepose.yolo.data.collate)."""
-    from edgepose.data.coco import _worker_init
+    from edgepose.data.coco import _worker_init, worker_context
 
     dataset = MultiPersonDataset(ann_file, spec, train=True)
     if batch_size < 1 or workers < 0:
@@ -34,6 +34,7 @@ def make_train_loader(ann_file: str | Path, spec: Any, batch_size: int, workers:
     return DataLoader(
         dataset, batch_size=batch_size, shuffle=True, num_workers=workers, collate_fn=collate,
         persistent_workers=workers > 0, worker_init_fn=_worker_init if workers > 0 else None, generator=generator,
+        multiprocessing_context=worker_context(workers),
         drop_last=len(dataset) > batch_size,
     )  # fmt: skip
 
