@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args or os.environ.get("EDGEPOSE_DEBUG") == "1"
     args = _rewrite_argv([a for a in args if a != "--debug"])
     try:
-        app(args=args, prog_name="edgepose", standalone_mode=False)
+        _run_app(args)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
@@ -90,6 +90,23 @@ def main(argv: list[str] | None = None) -> None:
             raise
         _fail(f"internal error: {type(exc).__name__}: {exc} (re-run with --debug for a traceback)", 3)
     sys.exit(0)
+
+
+def _run_app(args: list[str]) -> None:
+    """Run the command; with --json, stray stdout writes (libraries' progress bars) go to stderr."""
+    if "--json" not in args:
+        app(args=args, prog_name="edgepose", standalone_mode=False)
+        return
+    import contextlib
+
+    from edgepose.cli import output
+
+    output.json_stream = sys.stdout
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            app(args=args, prog_name="edgepose", standalone_mode=False)
+    finally:
+        output.json_stream = None
 
 
 def _fail(message: str, code: int) -> None:

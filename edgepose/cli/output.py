@@ -24,12 +24,18 @@ stdout = Console(width=_PIPED_WIDTH)
 stderr = Console(stderr=True, width=_PIPED_WIDTH)
 
 
+# With --json, the app sends everything else written to stdout (a library's progress bars: NNCF prints
+# its own) to stderr and keeps the real stdout here, for the one JSON document.
+json_stream: Any = None
+
+
 def print_json(data: Any) -> None:
     """The one JSON document a `--json` command prints to stdout."""
     from edgepose.fileio import _json_default
 
-    sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
-    sys.stdout.flush()
+    stream = json_stream or sys.stdout
+    stream.write(json.dumps(data, indent=2, default=_json_default) + "\n")
+    stream.flush()
 
 
 def info(message: str) -> None:
