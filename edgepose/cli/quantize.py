@@ -41,6 +41,7 @@ def quantize_command(
     epochs: Annotated[int, typer.Option("--epochs", min=0, help="QAT epochs")] = 2,
     lr: Annotated[float, typer.Option("--lr", help="QAT peak learning rate")] = 1e-4,
     distill: Annotated[float, typer.Option("--distill", min=0.0, max=1.0, help="QAT: FP32 teacher share of the target")] = 0.5,
+    max_steps: Annotated[Opt[int], typer.Option("--max-steps", min=1, help="QAT: training steps per epoch at most")] = None,
     threads: Annotated[Opt[int], typer.Option("--threads", min=1, help="CPU threads for calibration, scoring and timing")] = None,
     iters: Annotated[int, typer.Option("--iters", min=2, help="interleaved timing iterations FP32 vs INT8")] = 60,
     arch: ArchOpt = None,
@@ -66,7 +67,7 @@ def quantize_command(
     options = {
         "mode": mode, "backend": backend, "method": method, "calib_images": calib_images, "include": include or ["*"],
         "exclude": exclude or [], "keep_output_float": not quantize_output, "analyze": analyze, "max_drop": max_drop,
-        "eval_limit": eval_limit, "finetune": {"epochs": epochs, "lr": lr, "distill": distill},
+        "eval_limit": eval_limit, "finetune": {"epochs": epochs, "lr": lr, "distill": distill, "max_steps_per_epoch": max_steps},
     }  # fmt: skip
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
     run_quantize_command(artifact, options, calib, output, eval_data, finetune_data, threads, iters, json_out)
