@@ -72,20 +72,21 @@ def export_final(current: Artifact, inputs: Inputs, folder: Any) -> tuple[Artifa
 
 
 def verify_final(final: Artifact, precision: str, inputs: Inputs) -> dict[str, Any]:
-    """Parity of the final file against the last PyTorch model in the chain, on random and real images.
+    """Parity of the final file against the chain's reference (the last PyTorch model, or the QAT-trained Q/DQ
+    graph on ONNX Runtime after QAT), on random and real images.
 
     INT8 is checked on real images only: random noise lies outside the calibrated ranges by construction.
     """
     from edgepose.bench.parity import dataset_images, verify_parity
     from edgepose.runtimes import open_session
 
-    reference = inputs.reference_torch or inputs.baseline
+    reference, reference_runtime = inputs.reference or inputs.baseline, inputs.reference_runtime
     assert reference is not None
     images = dataset_images(str(inputs.eval_data), reference.spec, 8)
     tolerance = inputs.recipe.gates.max_parity_error
     report = verify_parity(
-        open_session(reference, "torch", threads=inputs.recipe.benchmark.threads),
+        open_session(reference, reference_runtime, threads=inputs.recipe.benchmark.threads),
         open_session(final, inputs.recipe.runtime, threads=inputs.recipe.benchmark.threads),
         reference.spec, n_random=0 if precision == "int8" else 4, images=images, precision=precision, tolerance=tolerance,
     )  # fmt: skip
-    return {**report.to_dict(), "reference": str(reference.path or reference.arch)}
+    return {**report.to_dict(), "reference": str(reference.path or reference.arch), "reference_runtime": reference_runtime}

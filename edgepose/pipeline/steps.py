@@ -32,7 +32,8 @@ class Inputs:
     log: Callable[[str], None]
     baseline: Artifact | None = None  # the input model, unchanged: teacher for distillation, reference for speed
     baseline_on_target: Artifact | None = None
-    reference_torch: Artifact | None = None  # the last torch model in the chain (parity reference)
+    reference: Artifact | None = None  # what the final file must compute (parity): see _track_reference
+    reference_runtime: str = "torch"
     stages: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -68,7 +69,7 @@ def run_pass_step(run: RunDir, index: int, entry: PassEntry, current: Artifact, 
         inputs.log(f"step {index} {entry.pass_}: done earlier, reusing {sealed['artifact']}")
         artifact = _reload(folder / sealed["artifact"], inputs)
         inputs.stages.append(json.loads((folder / "metrics.json").read_text()))
-        _track_reference(artifact, inputs)
+        _track_reference(artifact, entry, folder, inputs)
         return artifact
     if run.stale_from(folder, key):
         inputs.log(f"recipe or input changed at step {index}: redoing {', '.join(run.clear_from(index))}")
@@ -86,7 +87,7 @@ def run_pass_step(run: RunDir, index: int, entry: PassEntry, current: Artifact, 
     write_json(folder / "metrics.json", metrics)
     run.seal(folder, key, artifact=artifact.path.name, format=artifact.format)  # type: ignore[union-attr]
     inputs.stages.append(metrics)
-    _track_reference(artifact, inputs)
+    _track_reference(artifact, entry, folder, inputs)
     return artifact
 
 
@@ -131,6 +132,16 @@ def _reload(path: Path, inputs: Inputs) -> Artifact:
     return load_artifact(path, inputs.load_options)
 
 
-def _track_reference(artifact: Artifact, inputs: Inputs) -> None:
+QAT_GRAPH = "work/model_int8.onnx"  # where the quantize pass writes the QAT-trained Q/DQ graph
+
+
+def _track_reference(artifact: Artifact, entry: PassEntry, folder: Path, inputs: Inputs) -> None:
+    """The parity reference: the last PyTorch model, or after QAT the QAT-trained Q/DQ ONNX on ONNX Runtime.
+
+    QAT changes the weights, so the float model before it is not what the INT8 file should compute; the
+    Q/DQ graph the QAT network exported to is (the final file is converted from it).
+    """
     if artifact.format == "torch":
-        inputs.reference_torch = artifact
+        inputs.reference, inputs.reference_runtime = artifact, "torch"
+    elif entry.pass_ == "quantize" and entry.options().get("mode") == "qat" and (folder / QAT_GRAPH).is_file():
+        inputs.reference, inputs.reference_runtime = _reload(folder / QAT_GRAPH, inputs), "onnxruntime"
