@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from edgepose.artifact import Artifact
     from edgepose.quantize.layers import Layer
 
+INT8_GRAPH = "model_int8.onnx"  # the Q/DQ ONNX every mode writes into the work dir (after QAT: the trained graph)
 RUNTIME_OF_BACKEND = {"onnxruntime": "onnxruntime", "tensorrt": "onnxruntime", "openvino": "openvino"}
 
 
@@ -82,7 +83,7 @@ def quantize(artifact: Artifact, cfg: QuantizeConfig, ctx: RunContext) -> Artifa
     if cfg.mode == "qat":
         from edgepose.quantize.qat import quantize_aware_train
 
-        out = ctx.work_dir / "model_int8.onnx"
+        out = ctx.work_dir / INT8_GRAPH
         record["qat"] = quantize_aware_train(artifact, inputs, [x.name for x in base_float], cfg.finetune, ctx, out,
                                              metadata)  # fmt: skip
         final_float: list[Layer] = list(base_float)
@@ -144,7 +145,7 @@ def _ptq(
     """
     from edgepose.quantize.search import search_budget
 
-    out = ctx.work_dir / "model_int8.onnx"
+    out = ctx.work_dir / INT8_GRAPH
     if not cfg.analyze and cfg.max_drop is None:
         return quantizer.quantize(base_float, out, metadata), list(base_float)
     runtime = RUNTIME_OF_BACKEND[cfg.backend]

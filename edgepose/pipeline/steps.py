@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from edgepose.recipe import PassEntry, Recipe
 
 
+STEP_WORK_DIR = "work"  # a pass's scratch folder inside steps/NN_<pass>/
+
+
 @dataclass
 class Inputs:
     """What every step needs: the recipe, the data files, how to reload artifacts, where to log."""
@@ -76,7 +79,7 @@ def run_pass_step(run: RunDir, index: int, entry: PassEntry, current: Artifact, 
     inputs.log(f"step {index} {entry.pass_}: running {entry.options() or '(defaults)'} ...")
     started = time.perf_counter()
     ctx = RunContext(
-        work_dir=folder / "work", train_data=inputs.train_data, val_data=inputs.eval_data,
+        work_dir=folder / STEP_WORK_DIR, train_data=inputs.train_data, val_data=inputs.eval_data,
         calib_data=inputs.calib_data, threads=inputs.recipe.benchmark.threads, progress=inputs.progress,
         seed=inputs.recipe.seed, teacher=inputs.baseline, log=inputs.log,
     )  # fmt: skip
@@ -132,16 +135,16 @@ def _reload(path: Path, inputs: Inputs) -> Artifact:
     return load_artifact(path, inputs.load_options)
 
 
-QAT_GRAPH = "work/model_int8.onnx"  # where the quantize pass writes the QAT-trained Q/DQ graph
-
-
 def _track_reference(artifact: Artifact, entry: PassEntry, folder: Path, inputs: Inputs) -> None:
     """The parity reference: the last PyTorch model, or after QAT the QAT-trained Q/DQ ONNX on ONNX Runtime.
 
     QAT changes the weights, so the float model before it is not what the INT8 file should compute; the
     Q/DQ graph the QAT network exported to is (the final file is converted from it).
     """
+    from edgepose.passes.quantize import INT8_GRAPH
+
+    qat_graph = folder / STEP_WORK_DIR / INT8_GRAPH
     if artifact.format == "torch":
         inputs.reference, inputs.reference_runtime = artifact, "torch"
-    elif entry.pass_ == "quantize" and entry.options().get("mode") == "qat" and (folder / QAT_GRAPH).is_file():
-        inputs.reference, inputs.reference_runtime = _reload(folder / QAT_GRAPH, inputs), "onnxruntime"
+    elif entry.pass_ == "quantize" and entry.options().get("mode") == "qat" and qat_graph.is_file():
+        inputs.reference, inputs.reference_runtime = _reload(qat_graph, inputs), "onnxruntime"

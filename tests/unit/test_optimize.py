@@ -162,9 +162,11 @@ def test_parity_reference_after_quantize_is_the_qat_graph_only_after_qat(
     tiny_zoo_net, tmp_path: Path, mode: str, expected_runtime: str,  # noqa: ANN001
 ) -> None:  # fmt: skip
     """QAT changes the weights: the INT8 file must match the QAT-trained Q/DQ graph, not the float model before it."""
+    from edgepose.artifact import Artifact
     from edgepose.export.onnx import export_onnx
     from edgepose.loading import LoadOptions
-    from edgepose.pipeline.steps import QAT_GRAPH, Inputs, _track_reference
+    from edgepose.passes.quantize import INT8_GRAPH
+    from edgepose.pipeline.steps import STEP_WORK_DIR, Inputs, _track_reference
     from edgepose.recipe import PassEntry
 
     inputs = Inputs(recipe=None, eval_data=tmp_path, calib_data=tmp_path, train_data=None,  # type: ignore[arg-type]
@@ -172,12 +174,13 @@ def test_parity_reference_after_quantize_is_the_qat_graph_only_after_qat(
     _track_reference(tiny_zoo_net, PassEntry.model_validate({"pass": "prune"}), tmp_path, inputs)
     assert inputs.reference is tiny_zoo_net and inputs.reference_runtime == "torch"
     folder = tmp_path / "03_quantize"
-    (folder / QAT_GRAPH).parent.mkdir(parents=True)
-    export_onnx(tiny_zoo_net.model, tiny_zoo_net.spec, folder / QAT_GRAPH, simplify=False)
-    int8_step = tiny_zoo_net.__class__(model=None, spec=tiny_zoo_net.spec, format="openvino", path=folder / "model.xml")
+    qat_graph = folder / STEP_WORK_DIR / INT8_GRAPH
+    qat_graph.parent.mkdir(parents=True)
+    export_onnx(tiny_zoo_net.model, tiny_zoo_net.spec, qat_graph, simplify=False)
+    int8_step = Artifact(spec=tiny_zoo_net.spec, format="openvino", path=folder / "model.xml")
     _track_reference(int8_step, PassEntry.model_validate({"pass": "quantize", "mode": mode}), folder, inputs)
     assert inputs.reference_runtime == expected_runtime
     if mode == "qat":
-        assert inputs.reference.format == "onnx" and inputs.reference.path == folder / QAT_GRAPH
+        assert inputs.reference.format == "onnx" and inputs.reference.path == qat_graph
     else:
         assert inputs.reference is tiny_zoo_net
