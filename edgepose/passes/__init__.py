@@ -8,6 +8,7 @@ from edgepose.passes import finetune as _finetune  # noqa: E402,F401  (registers
 from edgepose.passes import ghost as _ghost  # noqa: E402,F401  (registers "ghost" and its replay)
 from edgepose.passes import prune as _prune  # noqa: E402,F401  (registers "prune" and its replay)
 from edgepose.passes import quantize as _quantize  # noqa: E402,F401  (registers "quantize")
+from edgepose.passes import subpixel as _subpixel  # noqa: E402,F401  (registers "subpixel" and its replay)
 from edgepose.passes.base import (
     PASSES,
     PassConfig,

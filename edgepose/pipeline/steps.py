@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgepose.errors import UserError
 from edgepose.fileio import write_json
 from edgepose.pipeline.measure import bench_alone, eval_summary, side_by_side
 from edgepose.pipeline.run_dir import RunDir
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
 
 
 STEP_WORK_DIR = "work"  # a pass's scratch folder inside steps/NN_<pass>/
+
+
+QDQ_REFERENCE = "onnxruntime (Q/DQ evaluated in float)"  # see _track_reference and runtimes.onnxruntime.open_literal_qdq
 
 
 @dataclass
@@ -136,15 +140,18 @@ def _reload(path: Path, inputs: Inputs) -> Artifact:
 
 
 def _track_reference(artifact: Artifact, entry: PassEntry, folder: Path, inputs: Inputs) -> None:
-    """The parity reference: the last PyTorch model, or after QAT the QAT-trained Q/DQ ONNX on ONNX Runtime.
+    """The parity reference: the last PyTorch model, or after QAT the QAT-trained Q/DQ ONNX evaluated literally.
 
     QAT changes the weights, so the float model before it is not what the INT8 file should compute; the
-    Q/DQ graph the QAT network exported to is (the final file is converted from it).
+    Q/DQ graph the QAT network exported to is (the final file is converted from it), evaluated as written in
+    float (QDQ_REFERENCE: the fake-quant arithmetic QAT trained, not one runtime's INT8 kernels).
     """
     from edgepose.passes.quantize import INT8_GRAPH
 
     qat_graph = folder / STEP_WORK_DIR / INT8_GRAPH
     if artifact.format == "torch":
         inputs.reference, inputs.reference_runtime = artifact, "torch"
-    elif entry.pass_ == "quantize" and entry.options().get("mode") == "qat" and qat_graph.is_file():
-        inputs.reference, inputs.reference_runtime = _reload(qat_graph, inputs), "onnxruntime"
+    elif entry.pass_ == "quantize" and entry.options().get("mode") == "qat":
+        if not qat_graph.is_file():
+            raise UserError(f"the QAT step left no Q/DQ graph at {qat_graph}: delete {folder} and re-run to redo the step")
+        inputs.reference, inputs.reference_runtime = _reload(qat_graph, inputs), QDQ_REFERENCE

@@ -28,7 +28,8 @@ def is_available(name: str) -> tuple[bool, str]:
 
 
 class OrtSession:
-    def __init__(self, path: Path, runtime: str, threads: int | None, workdir: tempfile.TemporaryDirectory | None):
+    def __init__(self, path: Path, runtime: str, threads: int | None, workdir: tempfile.TemporaryDirectory | None,
+                 literal_qdq: bool = False):  # fmt: skip
         import onnxruntime as ort
 
         from edgepose.export.metadata import read_onnx_metadata
@@ -36,6 +37,10 @@ class OrtSession:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        if literal_qdq:
+            # no QDQ -> integer-kernel fusion: QuantizeLinear/DequantizeLinear run as written and the convs in
+            # float, i.e. the fake-quant arithmetic QAT trained (no runtime's INT8 rounding or saturation)
+            options.add_session_config_entry("session.disable_quant_qdq", "1")
         if threads is not None:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
@@ -79,3 +84,14 @@ def open(  # noqa: A001  (the runtime-module interface)
             f"(export with --precision {precision})"
         )
     return session
+
+
+def open_literal_qdq(artifact: Artifact, threads: int | None = None) -> OrtSession:
+    """A Q/DQ ONNX evaluated as written, in float: the reference an INT8 file of that graph should match.
+
+    Every INT8 runtime (ONNX Runtime's fused kernels, OpenVINO, TensorRT) rounds and accumulates its own
+    way; none of them is the definition. This session is.
+    """
+    if artifact.format != "onnx" or artifact.path is None:
+        raise UserError(f"the literal Q/DQ reference needs an ONNX file, got a {artifact.format} model")
+    return OrtSession(Path(artifact.path), "onnxruntime", threads, None, literal_qdq=True)

@@ -157,7 +157,7 @@ def test_training_passes_without_training_data_are_refused_up_front(tiny_ckpt: P
         optimize(tiny_ckpt, "cpu-fast", coco, progress=False)
 
 
-@pytest.mark.parametrize(("mode", "expected_runtime"), [("qat", "onnxruntime"), ("ptq", "torch")])
+@pytest.mark.parametrize(("mode", "expected_runtime"), [("qat", "onnxruntime (Q/DQ evaluated in float)"), ("ptq", "torch")])
 def test_parity_reference_after_quantize_is_the_qat_graph_only_after_qat(
     tiny_zoo_net, tmp_path: Path, mode: str, expected_runtime: str,  # noqa: ANN001
 ) -> None:  # fmt: skip
@@ -182,5 +182,8 @@ def test_parity_reference_after_quantize_is_the_qat_graph_only_after_qat(
     assert inputs.reference_runtime == expected_runtime
     if mode == "qat":
         assert inputs.reference.format == "onnx" and inputs.reference.path == qat_graph
+        qat_graph.unlink()
+        with pytest.raises(UserError, match="no Q/DQ graph"):  # never silently fall back to the pre-QAT model
+            _track_reference(int8_step, PassEntry.model_validate({"pass": "quantize", "mode": mode}), folder, inputs)
     else:
         assert inputs.reference is tiny_zoo_net

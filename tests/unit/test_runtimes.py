@@ -159,3 +159,61 @@ def test_eval_gives_equal_metrics_on_every_cpu_runtime(
         for key in ("oks_ap", "oks_ap50", "oks_ar", "pck@0.1", "pck@0.2", "mpjpe_px"):
             assert result["metrics"][key] == pytest.approx(reference["metrics"][key], abs=1e-5), (runtime, key)
         assert result["metrics"]["pckh@0.5"] is None  # COCO-17 has no head box: null, not a made-up number
+
+
+def _qdq_conv_graph(path: Path) -> tuple[np.ndarray, float, float, np.ndarray]:
+    """x -> Q/DQ -> Conv(DQ int8 weights) -> Q/DQ: the shape of every INT8 layer edgepose exports."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    w_int8 = rng.integers(-127, 128, size=(4, 3, 3, 3), dtype=np.int8)
+    x_scale, w_scale, y_scale = 0.02, 0.003, 0.05
+    inits = [
+        numpy_helper.from_array(w_int8, "w_q"), numpy_helper.from_array(np.array(w_scale, np.float32), "w_s"),
+        numpy_helper.from_array(np.array(0, np.int8), "w_z"),
+        numpy_helper.from_array(np.array(x_scale, np.float32), "x_s"), numpy_helper.from_array(np.array(0, np.uint8), "x_z"),
+        numpy_helper.from_array(np.array(y_scale, np.float32), "y_s"), numpy_helper.from_array(np.array(128, np.uint8), "y_z"),
+    ]  # fmt: skip
+    nodes = [
+        helper.make_node("QuantizeLinear", ["input", "x_s", "x_z"], ["xq"]),
+        helper.make_node("DequantizeLinear", ["xq", "x_s", "x_z"], ["xd"]),
+        helper.make_node("DequantizeLinear", ["w_q", "w_s", "w_z"], ["wd"]),
+        helper.make_node("Conv", ["xd", "wd"], ["y"], pads=[1, 1, 1, 1]),
+        helper.make_node("QuantizeLinear", ["y", "y_s", "y_z"], ["yq"]),
+        helper.make_node("DequantizeLinear", ["yq", "y_s", "y_z"], ["heatmaps"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "qdq", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("heatmaps", TensorProto.FLOAT, [1, 4, 8, 8])], inits,
+    )  # fmt: skip
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return w_int8, x_scale, w_scale, np.array([y_scale])
+
+
+def test_literal_qdq_session_computes_the_fake_quant_arithmetic(tmp_path: Path) -> None:
+    """The INT8 parity reference after QAT: Q/DQ as written, convs in float (numpy fake-quant, to float rounding)."""
+    import torch
+
+    from edgepose.artifact import Artifact, ModelSpec
+    from edgepose.runtimes.onnxruntime import open_literal_qdq
+
+    path = tmp_path / "qdq.onnx"
+    w_int8, x_scale, w_scale, (y_scale,) = _qdq_conv_graph(path)
+    spec = ModelSpec(input_size=(8, 8))
+    x = np.random.default_rng(1).uniform(0, 4, size=(1, 3, 8, 8)).astype(np.float32)
+    xd = np.clip(np.round(x / x_scale), 0, 255) * x_scale
+    y = torch.nn.functional.conv2d(torch.from_numpy(xd.astype(np.float32)),
+                                   torch.from_numpy(w_int8.astype(np.float32) * w_scale), padding=1).numpy()  # fmt: skip
+    expected = (np.clip(np.round(y / y_scale) + 128, 0, 255) - 128) * y_scale
+    got = open_literal_qdq(Artifact(spec=spec, format="onnx", path=path), threads=1).run({"input": x})["heatmaps"]
+    # exact but for ties in round(y / y_scale) where float accumulation order differs: at most one step, rarely
+    assert np.mean(np.isclose(got, expected, atol=1e-6)) > 0.99
+    assert np.abs(got - expected).max() <= y_scale + 1e-6
+
+
+def test_literal_qdq_reference_refuses_non_onnx(tiny_pose_net) -> None:  # noqa: ANN001
+    from edgepose.runtimes.onnxruntime import open_literal_qdq
+
+    with pytest.raises(UserError, match="needs an ONNX file"):
+        open_literal_qdq(tiny_pose_net)

@@ -1,0 +1,108 @@
+"""The sub-pixel pass: rewrite strided transposed convolutions as conv + pixel shuffle, exactly.
+
+    @register_pass("subpixel", config=SubpixelConfig, stage=Stage.STRUCTURE, accepts={"torch"}, produces="torch")
+
+A deployment rewrite, not a compression: same function (checked on random inputs, to float rounding), same
+MACs, but every deconv becomes an ordinary convolution that INT8 runtimes quantize and run fast (OpenVINO's
+CPU plugin on AVX2 keeps ConvolutionBackpropData in f32 even inside an INT8 model). Put it before `quantize`.
+The swaps are recorded as a history step `{"step": "subpixel", "layers": [...]}` and replayed on load.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from edgepose.history import register_replay
+from edgepose.passes.base import PassConfig, RunContext, Stage, register_pass
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from edgepose.artifact import Artifact
+
+MAX_REWRITE_ERROR = 1e-4  # relative to the output range: a float rewrite; anything larger is a bug
+
+
+class SubpixelConfig(PassConfig):
+    """Which ConvTranspose2d layers to rewrite (all eligible ones by default)."""
+
+    include: list[str] = Field(default_factory=lambda: ["*"])
+    exclude: list[str] = Field(default_factory=list)
+
+
+@register_pass(
+    "subpixel", config=SubpixelConfig, stage=Stage.STRUCTURE, accepts={"torch"}, produces="torch",
+    description="rewrite strided deconvs as conv + pixel shuffle (exact; INT8 runtimes then run them as INT8 convs)",
+)  # fmt: skip
+def subpixel(artifact: Artifact, cfg: SubpixelConfig, ctx: RunContext) -> Artifact:
+    """Rewrite a copy of the model; verify it computes the same outputs; record the swaps in its history."""
+    import torch
+
+    from edgepose.errors import UserError
+    from edgepose.models.subpixel import SubpixelDeconv, subpixel_unsupported
+    from edgepose.passes.base import copy_torch_artifact
+    from edgepose.passes.ghost_plan import set_module
+    from edgepose.passes.select import check_patterns, select_modules
+
+    result = copy_torch_artifact(artifact)
+    model = result.model.eval()
+    check_patterns(model, cfg.include, "include")
+    check_patterns(model, cfg.exclude, "exclude")
+    layers, skipped = [], []
+    for name in select_modules(model, (torch.nn.ConvTranspose2d,), cfg.include, cfg.exclude):
+        deconv = model.get_submodule(name)
+        reason = subpixel_unsupported(deconv)  # type: ignore[arg-type]
+        if reason is not None:
+            skipped.append({"name": name, "reason": reason})
+            continue
+        layers.append(name)
+    record: dict[str, Any] = {"replaced": layers, "skipped": skipped}
+    ctx.records["subpixel"] = record
+    if not layers:
+        record["unchanged"] = "no eligible ConvTranspose2d"
+        ctx.log("subpixel: model unchanged (no eligible ConvTranspose2d)")
+        return result
+    generator = torch.Generator().manual_seed(ctx.seed)
+    x = torch.randn(result.spec.input_shape(2), generator=generator)
+    with torch.no_grad():
+        before = _flat(model(x))
+        for name in layers:
+            set_module(model, name, SubpixelDeconv.from_deconv(model.get_submodule(name)))  # type: ignore[arg-type]
+        after = _flat(model(x))
+    error = max(float((a - b).abs().max() / max(float(b.max() - b.min()), 1e-12)) for a, b in zip(after, before, strict=True))
+    record["max_rel_err"] = error
+    if error > MAX_REWRITE_ERROR:
+        raise UserError(f"subpixel: the rewritten model differs from the original by {error:.3g} of the output range "
+                        f"(> {MAX_REWRITE_ERROR:g}); exclude the layers it breaks: {', '.join(layers)}")  # fmt: skip
+    result.history.append({"step": "subpixel", "layers": layers})
+    ctx.log(f"subpixel: rewrote {len(layers)} deconvs as conv + pixel shuffle (max error {error:.2g} of the output "
+            f"range){'; skipped ' + str(len(skipped)) if skipped else ''}")  # fmt: skip
+    return result
+
+
+def _flat(output: Any) -> list[Any]:
+    if isinstance(output, dict):
+        return list(output.values())
+    return list(output) if isinstance(output, (list, tuple)) else [output]
+
+
+@register_replay("subpixel")
+def replay_subpixel(model: nn.Module, step: dict[str, Any]) -> nn.Module:
+    """Swap in SubpixelDeconv modules of the recorded layers' shapes (the state_dict fills the weights)."""
+    from torch import nn as torch_nn
+
+    from edgepose.errors import UserError
+    from edgepose.models.subpixel import SubpixelDeconv
+    from edgepose.passes.ghost_plan import set_module
+
+    for name in step.get("layers", []):
+        try:
+            deconv = model.get_submodule(name)
+        except AttributeError:
+            raise UserError(f"checkpoint history step 'subpixel' names layer {name}, which this model does not have") from None
+        if not isinstance(deconv, torch_nn.ConvTranspose2d):
+            raise UserError(f"checkpoint history step 'subpixel' names {name}, a {type(deconv).__name__}, not a deconv")
+        set_module(model, name, SubpixelDeconv.from_deconv(deconv))
+    return model
