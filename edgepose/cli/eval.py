@@ -31,6 +31,10 @@ LimitOpt = Annotated[Optional[int], typer.Option("--limit", min=1, help="evaluat
 DecodeOpt = Annotated[str, typer.Option("--decode", help="heatmap sub-pixel refinement: dark|quarter|argmax")]
 ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=1, help="runtime threads")]  # noqa: UP045
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu or cuda (runtimes that can use a GPU)")]  # noqa: UP045
+PredictionsOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--predictions", help="score a COCO keypoint-results JSON (or an annotations file) instead of a model"),
+]
 OutOpt = Annotated[Optional[str], typer.Option("--out", "-o", help="also write the JSON result to this file")]  # noqa: UP045
 
 OVERALL = (
@@ -53,6 +57,7 @@ def eval_command(
     threads: ThreadsOpt = None,
     device: DeviceOpt = None,
     out: OutOpt = None,
+    predictions: PredictionsOpt = None,
     arch: ArchOpt = None,
     model_factory: FactoryOpt = None,
     trust_checkpoint: TrustOpt = False,
@@ -63,11 +68,13 @@ def eval_command(
     """Score MODEL on a COCO-keypoints file: OKS AP (pycocotools), PCK, PCKh, MPJPE, per-joint PCK.
 
     Example: edgepose eval checkpoints/demo.pt --data data/synth/val.json --flip --json
+
+    With --predictions and no MODEL it scores keypoints from a file with the same metric code (the
+    annotations file itself scores OKS AP 1.0: edgepose eval --predictions val.json --data val.json).
     """
     import contextlib
     import sys
 
-    from edgepose.cli.output import print_json
     from edgepose.errors import UserError
     from edgepose.evaluate import evaluate
     from edgepose.metrics.decode import REFINE_METHODS
@@ -75,6 +82,13 @@ def eval_command(
 
     if decode not in REFINE_METHODS:
         raise UserError(f"--decode must be one of {', '.join(REFINE_METHODS)}, got '{decode}'")
+    if predictions is not None:
+        if model is not None or model_factory is not None:
+            raise UserError("give either MODEL or --predictions, not both")
+        from edgepose.metrics.predictions_file import evaluate_predictions_file
+
+        _emit(evaluate_predictions_file(predictions, data), out, json_out)
+        return
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
     session = open_session(artifact, runtime=runtime, threads=threads, device=device)
     name = str(artifact.path) if artifact.path else f"factory {artifact.arch_kwargs.get('ref', '')}"
@@ -83,6 +97,12 @@ def eval_command(
             session, artifact.spec, data, batch_size=batch, flip=flip, workers=workers, progress=not json_out,
             limit=limit, image_root=image_root, refine=decode, model_name=name, runtime_name=runtime,
         )  # fmt: skip
+    _emit(result, out, json_out)
+
+
+def _emit(result: dict[str, Any], out: str | None, json_out: bool) -> None:
+    from edgepose.cli.output import print_json
+
     if out:
         from edgepose.fileio import write_json
 

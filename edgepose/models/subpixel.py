@@ -81,7 +81,7 @@ class SubpixelDeconv(nn.Module):
     @torch.no_grad()
     def load_deconv(self, deconv: nn.ConvTranspose2d) -> None:
         """Fill the conv from the deconv's weight (C_in, C_out, kh, kw) and bias."""
-        s, c_out = self.stride, self.out_channels
+        s = self.stride
         _, _, taps_h = _phase_taps(self.kernel_size[0], s, self.deconv_padding[0])
         _, _, taps_w = _phase_taps(self.kernel_size[1], s, self.deconv_padding[1])
         weight = deconv.weight.detach().transpose(0, 1)  # (C_out, C_in, kh, kw)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_eval_engine import write_coco
 
@@ -58,3 +59,55 @@ def test_eval_bad_input_exits_2_with_one_line(ann: Path, extra: list[str], messa
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def _results_from(ann: Path, noise_px: float, seed: int = 0, with_ids: bool = False) -> list[dict]:
+    """The annotations as a COCO keypoint-results list, joints moved by Gaussian noise of `noise_px`."""
+    rng = np.random.default_rng(seed)
+    results = []
+    for a in json.loads(ann.read_text())["annotations"]:
+        kp = np.asarray(a["keypoints"], dtype=float).reshape(-1, 3)
+        kp[:, :2] += rng.normal(0, noise_px, size=kp[:, :2].shape) if noise_px else 0
+        kp[:, 2] = kp[:, 2] > 0
+        results.append({"image_id": a["image_id"], "category_id": 1, "keypoints": kp.ravel().tolist(),
+                        "score": 1.0, **({"ann_id": a["id"]} if with_ids else {})})  # fmt: skip
+    return results
+
+
+def test_predictions_file_ground_truth_scores_perfect_and_noise_scores_lower(ann: Path, tmp_path: Path) -> None:
+    from edgepose.metrics.predictions_file import evaluate_predictions_file
+
+    perfect = evaluate_predictions_file(ann, ann)["metrics"]  # the annotations file itself
+    assert perfect["oks_ap"] == pytest.approx(1.0) and perfect["pck@0.2"] == pytest.approx(1.0)
+    previous = perfect
+    for noise in (2.0, 6.0, 15.0):
+        path = tmp_path / f"noise{noise}.json"
+        path.write_text(json.dumps(_results_from(ann, noise)))
+        metrics = evaluate_predictions_file(path, ann)["metrics"]
+        assert metrics["oks_ap"] < previous["oks_ap"] or previous["oks_ap"] == 0
+        assert metrics["pck@0.2"] <= previous["pck@0.2"] and metrics["mpjpe_px"] > previous["mpjpe_px"]
+        previous = metrics
+    shuffled = _results_from(ann, 2.0, with_ids=True)[::-1]  # paired by ann_id: order does not matter
+    (tmp_path / "ids.json").write_text(json.dumps(shuffled))
+    by_id = evaluate_predictions_file(tmp_path / "ids.json", ann)["metrics"]
+    assert by_id["pck@0.2"] == pytest.approx(evaluate_predictions_file(tmp_path / "noise2.0.json", ann)["metrics"]["pck@0.2"])
+
+
+def test_predictions_file_missing_people_count_as_misses(ann: Path, tmp_path: Path) -> None:
+    from edgepose.metrics.predictions_file import evaluate_predictions_file
+
+    results = _results_from(ann, 0.0)
+    (tmp_path / "half.json").write_text(json.dumps(results[: len(results) // 2]))
+    result = evaluate_predictions_file(tmp_path / "half.json", ann)
+    assert result["n_paired"] == len(results) // 2 and result["metrics"]["pck@0.2"] < 0.75
+
+
+def test_eval_predictions_cli_json_and_bad_files_exit_2(ann: Path, tmp_path: Path) -> None:
+    done = run_cli("eval", "--predictions", str(ann), "--data", str(ann), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["metrics"]["oks_ap"] == pytest.approx(1.0)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"image_id": 1, "keypoints": [1, 2, 1]}]))
+    done = run_cli("eval", "--predictions", str(bad), "--data", str(ann))
+    assert done.returncode == 2 and "bad.json" in done.stderr and "keypoint values" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

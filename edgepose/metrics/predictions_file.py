@@ -1,0 +1,123 @@
+"""Score keypoints from a file instead of a model: `edgepose eval --predictions RESULTS.json --data ANN.json`.
+
+RESULTS is the COCO keypoint-results list every pose tool writes (`[{"image_id", "keypoints": [x, y, s, ...],
+"score"}, ...]`, optionally "ann_id"/"id" naming the annotated person), or a COCO annotations file (its
+annotations are taken as predictions with score 1: the ground truth itself must score OKS AP 1.0 and PCK 1.0,
+the check that the metric code is wired right). Predictions are paired one-to-one with the annotated people
+as the model path does: by ann_id where given, else greedily by OKS within each image (highest score first);
+a person left without a prediction scores as missed, extra detections are ignored. The metrics then go
+through the same `score_predictions` as every model.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgepose.errors import UserError
+
+
+def evaluate_predictions_file(predictions: str | Path, ann_file: str | Path) -> dict[str, Any]:
+    """The eval dict of DESIGN.md (metrics, n_images, n_instances, ...) for keypoints read from `predictions`."""
+    from edgepose.data.cocofile import coco_api, collect_instances, keypoint_category, read_json
+    from edgepose.metrics.scoring import score_predictions
+    from edgepose.schemas import schema_for_count
+
+    start = time.perf_counter()
+    ann_path, pred_path = Path(ann_file), Path(predictions)
+    data = read_json(ann_path)
+    category, names = keypoint_category(data, ann_path)
+    num_keypoints = len(names)
+    people = collect_instances(data, ann_path, category, num_keypoints, ann_path.parent)
+    if not people:
+        raise UserError(f"{ann_path} has no person annotations with keypoints to evaluate")
+    results = _read_results(pred_path, num_keypoints)
+    pred = _pair(results, people, num_keypoints, pred_path)
+    schema = schema_for_count(num_keypoints)
+    scored = score_predictions(pred, coco_api(data), [p.ann_id for p in people], schema)
+    return {
+        "metrics": scored["metrics"], "n_images": scored["n_images"], "n_instances": scored["n_instances"],
+        "model": f"predictions {pred_path}", "runtime": "none (predictions file)", "data": str(ann_path),
+        "schema": scored["schema"], "flip": False, "decode": "none", "seconds": round(time.perf_counter() - start, 3),
+        "n_predictions": len(results),
+        "n_paired": int((pred[..., 2].max(axis=1) > 0).sum()),
+    }  # fmt: skip
+
+
+def _read_results(path: Path, num_keypoints: int) -> list[dict[str, Any]]:
+    """Result entries with (K, 3) keypoints; a COCO annotations file gives its annotations at score 1."""
+    if not path.is_file():
+        raise UserError(f"{path}: predictions file not found")
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: malformed JSON ({exc})") from None
+    from_annotations = isinstance(raw, dict)
+    entries = raw.get("annotations") if from_annotations else raw
+    if not isinstance(entries, list):
+        raise UserError(f"{path}: expected a COCO keypoint-results list or a COCO annotations file")
+    results = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or "image_id" not in entry or "keypoints" not in entry:
+            raise UserError(f"{path}: entry {index} needs 'image_id' and 'keypoints'")
+        kps = entry["keypoints"]
+        if not isinstance(kps, list) or len(kps) != 3 * num_keypoints:
+            n = len(kps) if isinstance(kps, list) else "non-list"
+            raise UserError(f"{path}: entry {index} has {n} keypoint values, the annotations have {num_keypoints} joints x 3")
+        kp = np.asarray(kps, dtype=np.float64).reshape(num_keypoints, 3)
+        if from_annotations:  # ground truth as predictions: every labelled joint certain, unlabelled ones absent
+            kp[:, 2] = (kp[:, 2] > 0).astype(np.float64)
+            ann_id, score = entry.get("id"), 1.0
+        else:
+            ann_id, score = entry.get("ann_id"), float(entry.get("score", 1.0))
+        results.append({"image_id": entry["image_id"], "keypoints": kp, "score": score, "ann_id": ann_id})
+    return results
+
+
+def _pair(results: list[dict[str, Any]], people: list[Any], num_keypoints: int, path: Path) -> np.ndarray:
+    """(N, K, 3) predictions row-aligned with `people`; zeros (score 0) where a person got none."""
+    from edgepose.schemas import schema_for_count
+
+    pred = np.zeros((len(people), num_keypoints, 3))
+    row_of = {p.ann_id: i for i, p in enumerate(people)}
+    taken: set[int] = set()
+    loose: dict[Any, list[dict[str, Any]]] = {}
+    for result in results:
+        if result["ann_id"] is not None and result["ann_id"] in row_of:
+            row = row_of[result["ann_id"]]
+            if row not in taken:
+                pred[row], _ = result["keypoints"], taken.add(row)
+        else:
+            loose.setdefault(result["image_id"], []).append(result)
+    schema = schema_for_count(num_keypoints)
+    sigmas = np.asarray(schema.sigmas if schema else [0.05] * num_keypoints)
+    by_image: dict[Any, list[int]] = {}
+    for i, person in enumerate(people):
+        by_image.setdefault(person.image_id, []).append(i)
+    for image_id, candidates in loose.items():
+        free = [i for i in by_image.get(image_id, []) if i not in taken]
+        for result in sorted(candidates, key=lambda r: -r["score"]):
+            if not free:
+                break
+            best = max(free, key=lambda i: _oks(result["keypoints"], people[i], sigmas))
+            pred[best] = result["keypoints"]
+            taken.add(best)
+            free.remove(best)
+    if not taken:
+        raise UserError(f"{path}: no prediction matches an annotated person (check image_id / ann_id)")
+    return pred
+
+
+def _oks(kp: np.ndarray, person: Any, sigmas: np.ndarray) -> float:
+    gt = person.keypoints
+    labelled = gt[:, 2] > 0
+    if not labelled.any():
+        return 0.0
+    area = max(float(person.area), 1.0)
+    d2 = ((kp[:, :2] - gt[:, :2]) ** 2).sum(axis=1)
+    return float(np.exp(-d2[labelled] / (2 * area * (2 * sigmas[labelled]) ** 2 + np.spacing(1))).mean())
