@@ -18,6 +18,7 @@ from edgepose.cli.common import (
 )  # fmt: skip
 
 Opt = Optional  # noqa: UP045  (Typer reads Optional[...] annotations)
+CPU_BACKENDS = ("onnxruntime", "openvino")  # where --subpixel is on by default (their INT8 deconvs are slow or float)
 
 
 def quantize_command(
@@ -42,6 +43,8 @@ def quantize_command(
     lr: Annotated[float, typer.Option("--lr", help="QAT peak learning rate")] = 1e-4,
     distill: Annotated[float, typer.Option("--distill", min=0.0, max=1.0, help="QAT: FP32 teacher share of the target")] = 0.5,
     max_steps: Annotated[Opt[int], typer.Option("--max-steps", min=1, help="QAT: training steps per epoch at most")] = None,
+    subpixel: Annotated[Opt[bool], typer.Option("--subpixel/--no-subpixel", help="rewrite strided deconvs as conv + pixel "
+                                                "shuffle first (exact; default: on for onnxruntime and openvino)")] = None,  # fmt: skip
     threads: Annotated[Opt[int], typer.Option("--threads", min=1, help="CPU threads for calibration, scoring and timing")] = None,
     iters: Annotated[int, typer.Option("--iters", min=2, help="interleaved timing iterations FP32 vs INT8")] = 60,
     arch: ArchOpt = None,
@@ -70,14 +73,19 @@ def quantize_command(
         "eval_limit": eval_limit, "finetune": {"epochs": epochs, "lr": lr, "distill": distill, "max_steps_per_epoch": max_steps},
     }  # fmt: skip
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
-    run_quantize_command(artifact, options, calib, output, eval_data, finetune_data, threads, iters, json_out)
+    rewrite = backend in CPU_BACKENDS if subpixel is None else subpixel
+    run_quantize_command(artifact, options, calib, output, eval_data, finetune_data, threads, iters, json_out, rewrite)
 
 
 def run_quantize_command(
     artifact, options: dict, calib: str, output: str, eval_data: str | None, finetune_data: str | None,  # noqa: ANN001
-    threads: int | None, iters: int, json_out: bool,
+    threads: int | None, iters: int, json_out: bool, subpixel: bool = False,
 ) -> None:  # fmt: skip
-    """Run the pass in a scratch folder, move the result to OUTPUT, compare with FP32, enforce --max-drop."""
+    """Run the pass in a scratch folder, move the result to OUTPUT, compare with FP32, enforce --max-drop.
+
+    With `subpixel` the deconvs are first rewritten as conv + pixel shuffle (the `subpixel` pass, exact), so
+    they are quantized too; the FP32 side of the comparison stays the model as given.
+    """
     import tempfile
     from pathlib import Path
 
@@ -95,10 +103,15 @@ def run_quantize_command(
             train_data=Path(finetune_data) if finetune_data else None, threads=threads, progress=not json_out,
             log=info,
         )  # fmt: skip
+        source = artifact
+        if subpixel and artifact.format == "torch":
+            source = apply_pass(artifact, "subpixel", None, ctx)
         info(f"quantizing {artifact.path or artifact.arch} ({options['mode']}, {options['backend']}) ...")
-        result = apply_pass(artifact, "quantize", options, ctx)
+        result = apply_pass(source, "quantize", options, ctx)
         result.path = move_model_files(result.path, Path(output))
     record = ctx.records["quantize"]
+    if "subpixel" in ctx.records:
+        record = {**record, "subpixel": ctx.records["subpixel"]}
     runtime = RUNTIME_OF_BACKEND[options["backend"]]
     info(f"wrote {result.path}; comparing with FP32 on {runtime} ...")
     report = compare_step(artifact, result, eval_data=eval_data, runtime=runtime, threads=threads, iters=iters)
