@@ -142,7 +142,7 @@ def test_a_model_factory_network_goes_through_cpu_int8(coco: Path, tmp_path: Pat
     from tests.conftest import TINY_FACTORY, TINY_INPUT_SIZE
 
     options = LoadOptions(model_factory=TINY_FACTORY, input_size="x".join(map(str, TINY_INPUT_SIZE)), schema="coco17")
-    overrides = ["benchmark.iters=6", "benchmark.threads=1", "passes.0.calib_images=4", "gates.min_speedup=0.01",
+    overrides = ["benchmark.iters=6", "benchmark.threads=1", "passes.1.calib_images=4", "gates.min_speedup=0.01",
                  "gates.max_metric_drop=100", "gates.max_parity_error=0.25"]  # fmt: skip
     report = optimize(None, "cpu-int8", coco, tmp_path / "run", overrides, load_options=options, progress=False)
     assert report["final"]["format"] == "openvino" and report["final"]["precision"] == "int8"
