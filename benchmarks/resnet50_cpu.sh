@@ -41,3 +41,12 @@ $EP quantize "$OUT/r50.pt" --calib "$CALIB" --backend onnxruntime -o "$OUT/r50_i
 $EP bench compare "$OUT/r50.pt" "$OUT/r50_int8.xml" --runtime torch --runtime-b openvino --threads 2 --iters 40 --json > "$OUT/compare_torch_vs_ov_int8.json" || true
 $EP bench compare "$OUT/r50.onnx" "$OUT/r50_int8.onnx" --threads 2 --iters 60 --json > "$OUT/compare_ort_fp32_vs_int8.json" || true
 $PY benchmarks/summarize_r50.py "$OUT"
+# the same INT8 comparisons through `edgepose optimize` (benchmarks/recipes/r50-int8-*.yaml), on 64 people
+SUB="$(dirname "$CALIB")/sub64.json"
+$PY -c "import json,sys; d=json.load(open(sys.argv[1])); d['annotations']=d['annotations'][:64]; \
+ids={a['image_id'] for a in d['annotations']}; d['images']=[i for i in d['images'] if i['id'] in ids]; \
+json.dump(d, open(sys.argv[2], 'w'))" "$CALIB" "$SUB"
+for r in ort ov ov-no-subpixel; do
+  $EP optimize "$OUT/r50.pt" --recipe benchmarks/recipes/r50-int8-$r.yaml --data "$SUB" --out "$OUT/optimize-$r" --json \
+    > "$OUT/optimize-$r.json" || true
+done
