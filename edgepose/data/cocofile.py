@@ -37,15 +37,20 @@ class Instance:
     track: Any = None
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """The JSON document at `path`, or a UserError saying why it cannot be read."""
+def load_json_file(path: Path, what: str = "annotation file") -> Any:
+    """The parsed JSON at `path`, or a UserError naming the file and why it cannot be read."""
     if not path.is_file():
-        raise UserError(f"{path}: annotation file not found")
+        raise UserError(f"{path}: {what} not found")
     try:
         with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+            return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: malformed JSON ({exc})") from None
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """The COCO JSON document at `path`, or a UserError saying why it cannot be read."""
+    data = load_json_file(path)
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a COCO JSON object, got a {type(data).__name__}")
     for key in ("images", "annotations", "categories"):

@@ -11,7 +11,6 @@ through the same `score_predictions` as every model.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -50,13 +49,9 @@ def evaluate_predictions_file(predictions: str | Path, ann_file: str | Path) -> 
 
 def _read_results(path: Path, num_keypoints: int) -> list[dict[str, Any]]:
     """Result entries with (K, 3) keypoints; a COCO annotations file gives its annotations at score 1."""
-    if not path.is_file():
-        raise UserError(f"{path}: predictions file not found")
-    try:
-        with open(path, encoding="utf-8") as f:
-            raw = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: malformed JSON ({exc})") from None
+    from edgepose.data.cocofile import load_json_file
+
+    raw = load_json_file(path, "predictions file")
     from_annotations = isinstance(raw, dict)
     entries = raw.get("annotations") if from_annotations else raw
     if not isinstance(entries, list):
