@@ -35,8 +35,9 @@ def evaluate_predictions_file(predictions: str | Path, ann_file: str | Path) -> 
     if not people:
         raise UserError(f"{ann_path} has no person annotations with keypoints to evaluate")
     results = _read_results(pred_path, num_keypoints)
-    pred = _pair(results, people, num_keypoints, pred_path)
     schema = schema_for_count(num_keypoints)
+    sigmas = np.asarray(schema.sigmas if schema else [0.05] * num_keypoints)
+    pred = _pair(results, people, sigmas, pred_path)
     scored = score_predictions(pred, coco_api(data), [p.ann_id for p in people], schema)
     return {
         "metrics": scored["metrics"], "n_images": scored["n_images"], "n_instances": scored["n_instances"],
@@ -74,11 +75,12 @@ def _read_results(path: Path, num_keypoints: int) -> list[dict[str, Any]]:
     return results
 
 
-def _pair(results: list[dict[str, Any]], people: list[Any], num_keypoints: int, path: Path) -> np.ndarray:
-    """(N, K, 3) predictions row-aligned with `people`; zeros (score 0) where a person got none."""
-    from edgepose.schemas import schema_for_count
+def _pair(results: list[dict[str, Any]], people: list[Any], sigmas: np.ndarray, path: Path) -> np.ndarray:
+    """(N, K, 3) predictions row-aligned with `people`; zeros (score 0) where a person got none.
 
-    pred = np.zeros((len(people), num_keypoints, 3))
+    `sigmas` (K,) are the per-joint OKS constants used to pair predictions that name no annotation.
+    """
+    pred = np.zeros((len(people), len(sigmas), 3))
     row_of = {p.ann_id: i for i, p in enumerate(people)}
     taken: set[int] = set()
     loose: dict[Any, list[dict[str, Any]]] = {}
@@ -86,11 +88,10 @@ def _pair(results: list[dict[str, Any]], people: list[Any], num_keypoints: int, 
         if result["ann_id"] is not None and result["ann_id"] in row_of:
             row = row_of[result["ann_id"]]
             if row not in taken:
-                pred[row], _ = result["keypoints"], taken.add(row)
+                pred[row] = result["keypoints"]
+                taken.add(row)
         else:
             loose.setdefault(result["image_id"], []).append(result)
-    schema = schema_for_count(num_keypoints)
-    sigmas = np.asarray(schema.sigmas if schema else [0.05] * num_keypoints)
     by_image: dict[Any, list[int]] = {}
     for i, person in enumerate(people):
         by_image.setdefault(person.image_id, []).append(i)

@@ -249,11 +249,12 @@ def _describe(module: nn.Module) -> str:
     return type(module).__name__
 
 
-def get_module(model: nn.Module, name: str) -> nn.Module:
+def get_module(model: nn.Module, name: str, step: str = "ghost") -> nn.Module:
+    """Layer `name` of `model`, or a UserError saying the checkpoint history step `step` does not fit it."""
     try:
         return model.get_submodule(name)
     except AttributeError:
-        raise UserError(f"checkpoint history step 'ghost' names layer {name}, which this model does not have") from None
+        raise UserError(f"checkpoint history step '{step}' names layer {name}, which this model does not have") from None
 
 
 def set_module(model: nn.Module, name: str, module: nn.Module) -> None:

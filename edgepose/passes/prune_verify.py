@@ -85,8 +85,11 @@ def input_weights(module: Any) -> list[tuple[torch.Tensor, int]] | None:
 
 
 def run(model: nn.Module, example: torch.Tensor) -> list[torch.Tensor]:
+    """The model's output tensors on `example` (a tensor, or the tensors of a tuple, list or dict output)."""
     with torch.no_grad():
         output = model(example)
+    if isinstance(output, dict):
+        output = list(output.values())
     return [o for o in (output if isinstance(output, tuple | list) else [output]) if isinstance(o, torch.Tensor)]
 
 

@@ -44,6 +44,7 @@ def subpixel(artifact: Artifact, cfg: SubpixelConfig, ctx: RunContext) -> Artifa
     from edgepose.models.subpixel import SubpixelDeconv, subpixel_unsupported
     from edgepose.passes.base import copy_torch_artifact
     from edgepose.passes.ghost_plan import set_module
+    from edgepose.passes.prune_verify import run
     from edgepose.passes.select import check_patterns, select_modules
 
     result = copy_torch_artifact(artifact)
@@ -66,11 +67,10 @@ def subpixel(artifact: Artifact, cfg: SubpixelConfig, ctx: RunContext) -> Artifa
         return result
     generator = torch.Generator().manual_seed(ctx.seed)
     x = torch.randn(result.spec.input_shape(2), generator=generator)
-    with torch.no_grad():
-        before = _flat(model(x))
-        for name in layers:
-            set_module(model, name, SubpixelDeconv.from_deconv(model.get_submodule(name)))  # type: ignore[arg-type]
-        after = _flat(model(x))
+    before = run(model, x)
+    for name in layers:
+        set_module(model, name, SubpixelDeconv.from_deconv(model.get_submodule(name)))  # type: ignore[arg-type]
+    after = run(model, x)
     error = max(float((a - b).abs().max() / max(float(b.max() - b.min()), 1e-12)) for a, b in zip(after, before, strict=True))
     record["max_rel_err"] = error
     if error > MAX_REWRITE_ERROR:
@@ -82,12 +82,6 @@ def subpixel(artifact: Artifact, cfg: SubpixelConfig, ctx: RunContext) -> Artifa
     return result
 
 
-def _flat(output: Any) -> list[Any]:
-    if isinstance(output, dict):
-        return list(output.values())
-    return list(output) if isinstance(output, (list, tuple)) else [output]
-
-
 @register_replay("subpixel")
 def replay_subpixel(model: nn.Module, step: dict[str, Any]) -> nn.Module:
     """Swap in SubpixelDeconv modules of the recorded layers' shapes (the state_dict fills the weights)."""
@@ -95,13 +89,10 @@ def replay_subpixel(model: nn.Module, step: dict[str, Any]) -> nn.Module:
 
     from edgepose.errors import UserError
     from edgepose.models.subpixel import SubpixelDeconv
-    from edgepose.passes.ghost_plan import set_module
+    from edgepose.passes.ghost_plan import get_module, set_module
 
     for name in step.get("layers", []):
-        try:
-            deconv = model.get_submodule(name)
-        except AttributeError:
-            raise UserError(f"checkpoint history step 'subpixel' names layer {name}, which this model does not have") from None
+        deconv = get_module(model, name, step="subpixel")
         if not isinstance(deconv, torch_nn.ConvTranspose2d):
             raise UserError(f"checkpoint history step 'subpixel' names {name}, a {type(deconv).__name__}, not a deconv")
         set_module(model, name, SubpixelDeconv.from_deconv(deconv))
