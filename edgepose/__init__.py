@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from edgepose.version import __version__
+
+__all__ = ["__version__", "optimize"]
 
 
 def optimize(model: Any = None, recipe: str = "cpu-int8", data: Any = None, out: Any = None,

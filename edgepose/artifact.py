@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgepose.errors import UserError
+from edgepose.heads import HEAD_TYPES
 
 if TYPE_CHECKING:
     from torch import nn
 
-HEAD_TYPES = ("heatmap", "regression", "yolo")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -65,6 +65,17 @@ class ModelSpec:
         if self.clip_length:
             return (batch, self.clip_length, 3, h, w)
         return (batch, 3, h, w)
+
+
+@dataclass
+class LoadOptions:
+    """How to interpret a model file that does not describe itself (edgepose.loading reads with these)."""
+
+    arch: str | None = None
+    model_factory: str | None = None
+    trust_checkpoint: bool = False
+    input_size: str | None = None  # "HxW"
+    schema: str | None = None
 
 
 def parse_input_size(text: str) -> tuple[int, int]:

@@ -14,10 +14,10 @@ from typing import Any
 
 import torch
 
-from edgepose import __version__
 from edgepose.artifact import Artifact
 from edgepose.errors import UserError
 from edgepose.fileio import atomic_path
+from edgepose.version import __version__
 
 FORMAT = "edgepose-checkpoint"
 FORMAT_VERSION = 1

@@ -10,30 +10,18 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from edgepose.artifact import Artifact, ModelSpec, parse_input_size
+from edgepose.artifact import Artifact, LoadOptions, ModelSpec, parse_input_size
 from edgepose.checkpoint import is_edgepose_checkpoint, read_checkpoint_file
 from edgepose.errors import UserError
-from edgepose.history import replay_history
-
-EXPORTED_SUFFIXES = {".onnx": "onnx", ".xml": "openvino", ".engine": "tensorrt", ".plan": "tensorrt"}
-
-
-@dataclass
-class LoadOptions:
-    """How to interpret a model file that does not describe itself."""
-
-    arch: str | None = None
-    model_factory: str | None = None
-    trust_checkpoint: bool = False
-    input_size: str | None = None  # "HxW"
-    schema: str | None = None
+from edgepose.formats import exported_format_of
+from edgepose.heads import head_from_shape
+from edgepose.models.rewrites import replay_history
 
 
 def load_artifact(path: str | Path | None, options: LoadOptions | None = None) -> Artifact:
@@ -46,7 +34,7 @@ def load_artifact(path: str | Path | None, options: LoadOptions | None = None) -
     path = Path(path)
     if not path.exists():
         raise UserError(f"file not found: {path}")
-    kind = EXPORTED_SUFFIXES.get(path.suffix.lower())
+    kind = exported_format_of(path)
     if kind is not None:
         from edgepose.export.metadata import load_exported_artifact
 
@@ -144,15 +132,14 @@ def _with_spec(
 
 
 def infer_head(model: nn.Module, spec: ModelSpec) -> str:
-    """'heatmap' for a (B, K, h, w) output, 'regression' for (B, K, 2|3)."""
+    """The head type of a model that carries no spec, from the shape of its output (edgepose.heads)."""
     with torch.no_grad():
         out = model.eval()(torch.zeros(spec.input_shape(1)))
     if isinstance(out, (tuple, list)):
         out = out[0]
-    if out.ndim == 4:
-        return "heatmap"
-    if out.ndim == 3 and out.shape[-1] in (2, 3):
-        return "regression"
+    head = head_from_shape(tuple(out.shape))
+    if head is not None:
+        return head
     raise UserError(f"cannot tell the head type from an output of shape {tuple(out.shape)}")
 
 

@@ -14,14 +14,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edgepose.errors import UserError
+from edgepose.formats import PRECISIONS, TARGETS
 from edgepose.registry import did_you_mean
 
 SCHEMA_VERSION = 1
-TARGETS = {  # target -> (runtime that runs the final artifact, export format)
-    "cpu-onnxruntime": ("onnxruntime", "onnx"),
-    "cpu-openvino": ("openvino", "openvino"),
-    "gpu-tensorrt": ("tensorrt", "tensorrt"),
-}
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
 
@@ -49,7 +45,7 @@ class PassEntry(BaseModel):
 
 
 class ExportConfig(_Strict):
-    precision: Literal["auto", "fp32", "fp16", "int8"] = "auto"
+    precision: Literal[("auto", *PRECISIONS)] = "auto"  # type: ignore[valid-type]
     dynamic_batch: bool = False
     opset: int = Field(17, ge=13)
 
@@ -72,7 +68,7 @@ class Recipe(_Strict):
     schema_version: int
     name: str
     description: str = ""
-    target: Literal["cpu-onnxruntime", "cpu-openvino", "gpu-tensorrt"] = "cpu-openvino"
+    target: Literal[tuple(TARGETS)] = "cpu-openvino"  # type: ignore[valid-type]
     metric: str = Field("auto", description="auto: OKS AP for COCO-17, PCK@0.2 otherwise")
     data: DataConfig = Field(default_factory=DataConfig)
     passes: list[PassEntry] = Field(default_factory=list)
@@ -89,11 +85,11 @@ class Recipe(_Strict):
 
     @property
     def runtime(self) -> str:
-        return TARGETS[self.target][0]
+        return TARGETS[self.target].runtime
 
     @property
     def export_format(self) -> str:
-        return TARGETS[self.target][1]
+        return TARGETS[self.target].format
 
 
 def builtin_recipes() -> dict[str, Path]:

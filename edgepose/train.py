@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from edgepose.artifact import Artifact, ModelSpec
 from edgepose.checkpoint import save_checkpoint
 from edgepose.fileio import atomic_path
+from edgepose.measure import primary_metric
 
 
 @dataclass
@@ -48,11 +49,6 @@ class TrainResult:
     epochs_run: int
     seconds: float
     log: list[dict[str, Any]] = field(default_factory=list)
-
-
-def primary_metric(spec: ModelSpec) -> str:
-    """The metric that picks the best epoch: OKS AP on COCO-17, PCK@0.2 elsewhere (LSP, MPII)."""
-    return "oks_ap" if spec.schema == "coco17" else "pck@0.2"
 
 
 def pose_loss(output: Tensor, batch: dict[str, Tensor], spec: ModelSpec, teacher_output: Tensor | None = None,
@@ -107,7 +103,7 @@ def train(
     total_steps = max(1, steps_per_epoch * cfg.epochs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(cfg.warmup_steps, total_steps))
-    metric_name = primary_metric(spec)
+    metric_name = primary_metric(spec.schema)  # what picks the best epoch
     state_path = Path(f"{out_path}.state.pt") if out_path else None
     state = _TrainState(best_metric=-math.inf)
     best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -116,7 +112,7 @@ def train(
     if teacher is not None:
         teacher.eval()
     started = time.perf_counter() - state.seconds
-    from edgepose.cli.output import progress as make_progress
+    from edgepose.console import progress as make_progress
 
     bar = make_progress() if progress else None
     if bar:
@@ -244,7 +240,7 @@ def _save_state(path: Path, model, optimizer, scheduler, cfg, state: _TrainState
 
 def _load_state(path: Path, model, optimizer, scheduler, cfg: TrainConfig, best_weights):  # noqa: ANN001, ANN202
     """Restore model, optimizer, schedule and bookkeeping from an interrupted run with the same config."""
-    from edgepose.cli.output import info
+    from edgepose.console import info
 
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if payload.get("config") != asdict(cfg):

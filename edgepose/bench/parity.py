@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgepose.errors import GateFailed, UserError
+from edgepose.heads import output_name
 
 if TYPE_CHECKING:
     from edgepose.artifact import ModelSpec
@@ -107,14 +108,17 @@ def verify_parity(
 
 
 def decode_keypoints(name: str, output: np.ndarray, spec: ModelSpec) -> np.ndarray | None:
-    """(N, K, 2) keypoints in input pixels through the metrics decode (heatmap argmax x stride, regression x size)."""
+    """(N, K, 2) keypoints in input pixels of the head's own output `name` (heatmap argmax x stride, regression
+    x size); None for another output, a YOLO head (its decode needs NMS) or a clip model's (B, T, K, 2)."""
     from edgepose.metrics.decode import decode_heatmaps, decode_regression
 
+    if name != output_name(spec.head):
+        return None
     h, w = spec.input_size
-    if name == "heatmaps" and output.ndim == 4:
+    if spec.head == "heatmap" and output.ndim == 4:
         stride = (w / output.shape[-1], h / output.shape[-2])
         return decode_heatmaps(output, stride=stride, refine="argmax")[..., :2].astype(np.float64)
-    if name == "keypoints" and output.ndim == 3 and output.shape[-1] >= 2:
+    if spec.head == "regression" and output.ndim == 3:
         return decode_regression(output, spec.input_size)[..., :2].astype(np.float64)
     return None
 

@@ -99,7 +99,7 @@ def _run_app(args: list[str]) -> None:
         return
     import contextlib
 
-    from edgepose.cli import output
+    import edgepose.console as output
 
     output.json_stream = sys.stdout
     try:

@@ -53,7 +53,7 @@ def bench_command(
     Example: edgepose bench model.onnx --runtime onnxruntime --batch 1,8 --threads 2 --json
     """
     from edgepose.bench.benchmark import benchmark, parse_batches
-    from edgepose.cli.output import info, print_json
+    from edgepose.console import info, print_json
 
     batches = parse_batches(batch)
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
@@ -97,7 +97,7 @@ def bench_compare_command(
     """
     from edgepose.bench.benchmark import bench_result
     from edgepose.bench.compare import compare_sessions, parse_threshold
-    from edgepose.cli.output import info, print_json
+    from edgepose.console import info, print_json
     from edgepose.errors import GateFailed
     from edgepose.runtimes.base import make_feeds, open_session
 
@@ -137,7 +137,7 @@ def bench_compare_command(
 def _print_bench(result: dict) -> None:
     from rich.table import Table
 
-    from edgepose.cli.output import stdout
+    from edgepose.console import stdout
 
     title = f"edgepose bench: {result['model']} on {result['runtime']} ({result['precision']}, threads {result['threads']})"
     table = Table(title=title)
@@ -160,7 +160,7 @@ def _print_bench(result: dict) -> None:
 def _print_compare(data: dict) -> None:
     from rich.table import Table
 
-    from edgepose.cli.output import stdout
+    from edgepose.console import stdout
 
     table = Table(title="edgepose bench compare (interleaved, batch 1)")
     for col in ("", "model", "runtime", "p50 ms", "p90 ms", "mean ms", "std ms"):

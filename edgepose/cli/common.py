@@ -43,3 +43,17 @@ def load_model_arg(
 
     options = LoadOptions(arch, model_factory, trust_checkpoint, input_size, schema)
     return load_artifact(model, options)
+
+
+def parse_runtimes(values: list[str] | None, default: list[str]) -> list[str]:
+    """`--runtime` values (repeatable; `none` alone: skip timing), each checked against the runtime registry."""
+    from edgepose.errors import UserError
+    from edgepose.runtimes.base import RUNTIMES
+
+    names = list(dict.fromkeys(values or default))
+    if names == ["none"]:
+        return []
+    for name in names:
+        if name not in RUNTIMES:
+            raise UserError(f"unknown runtime '{name}' for --runtime: {', '.join(RUNTIMES.names())} or none")
+    return names

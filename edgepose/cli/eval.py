@@ -101,7 +101,7 @@ def eval_command(
 
 
 def _emit(result: dict[str, Any], out: str | None, json_out: bool) -> None:
-    from edgepose.cli.output import print_json
+    from edgepose.console import print_json
 
     if out:
         from edgepose.fileio import write_json
@@ -119,7 +119,7 @@ def print_tables(result: dict[str, Any]) -> None:
 
     from rich.table import Table
 
-    from edgepose.cli.output import stdout
+    from edgepose.console import stdout
 
     metrics = result["metrics"]
     model = str(result["model"])

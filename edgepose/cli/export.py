@@ -62,19 +62,18 @@ def export_command(
     Example: edgepose export model.pt --format onnx -o model.onnx --dynamic-batch
     """
     from edgepose.bench.parity import dataset_images, verify_export
-    from edgepose.cli.output import info, print_json
+    from edgepose.console import info, print_json
     from edgepose.errors import UserError
-    from edgepose.export.convert import FORMATS, INT8_HINT, PRECISIONS, export_model, source_precision
+    from edgepose.export.convert import INT8_HINT, export_model, source_precision
+    from edgepose.formats import EXPORT_FORMATS, PRECISIONS, check_choice
 
     if not output:
         raise UserError("give the output file with -o OUT (e.g. -o model.onnx)")
     if verify_samples < 0:
         raise UserError(f"--verify-samples must be >= 0, got {verify_samples}")
     # bad input is refused before any progress line, so stderr holds the one error line (DESIGN.md)
-    if fmt not in FORMATS:
-        raise UserError(f"unknown export format '{fmt}'; choose one of {', '.join(FORMATS)}")
-    if precision not in PRECISIONS:
-        raise UserError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
+    check_choice("export format", fmt, EXPORT_FORMATS)
+    check_choice("precision", precision, PRECISIONS)
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
     if precision == "int8" and source_precision(artifact) != "int8":
         raise UserError(INT8_HINT)
@@ -98,7 +97,7 @@ def export_command(
 def _print_table(data: dict) -> None:
     from rich.table import Table
 
-    from edgepose.cli.output import stdout
+    from edgepose.console import stdout
 
     parity = data["parity"]
     table = Table(title=f"edgepose export: {data['output']}", show_header=False)

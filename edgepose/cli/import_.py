@@ -26,7 +26,7 @@ def import_ultralytics_command(
     """
     from edgepose.artifact import parse_input_size
     from edgepose.checkpoint import save_checkpoint
-    from edgepose.cli.output import print_json, stdout
+    from edgepose.console import print_json, stdout
     from edgepose.importers.ultralytics import import_ultralytics
     from edgepose.models.stats import count_params
 

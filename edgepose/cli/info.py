@@ -31,7 +31,7 @@ def info_command(
     """
     from rich.table import Table
 
-    from edgepose.cli.output import print_json, stdout
+    from edgepose.console import print_json, stdout
 
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
     data = describe(artifact)

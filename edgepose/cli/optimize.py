@@ -39,12 +39,12 @@ def optimize_command(
 
     Example: edgepose optimize my_pose.pt --recipe cpu-int8 --data val.json --set gates.max_metric_drop=0.5
     """
-    from edgepose.cli.output import print_json
+    from edgepose.console import print_json
 
     if list_recipes:
         _print_recipes(json_out)
         return
-    from edgepose.cli.output import info
+    from edgepose.console import info
     from edgepose.errors import GateFailed
     from edgepose.pipeline import optimize
     from edgepose.recipe import load_recipe
@@ -69,7 +69,7 @@ def print_report(report: dict) -> None:
     """Baseline vs final table, speedups, steps and gates."""
     from rich.table import Table
 
-    from edgepose.cli.output import stdout
+    from edgepose.console import stdout
     from edgepose.report.build import speedup_lines, summary_rows
 
     table = Table(title=f"edgepose optimize: {report['recipe']} -> {report['target']}")
@@ -95,7 +95,7 @@ def _print_recipes(json_out: bool) -> None:
     import yaml
     from rich.table import Table
 
-    from edgepose.cli.output import print_json, stdout
+    from edgepose.console import print_json, stdout
     from edgepose.recipe import builtin_recipes
 
     rows = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -16,6 +15,7 @@ from edgepose.cli.common import (
     SchemaOpt,
     TrustOpt,
     load_model_arg,
+    parse_runtimes,
 )  # fmt: skip
 
 OptStr = Optional[str]  # noqa: UP045
@@ -65,10 +65,11 @@ def prune_command(
 
     Example: edgepose prune lsp.pt -o lsp-pruned.pt --target-gflops 0.5 --finetune-data train.json --epochs 10 --eval val.json
     """
-    from edgepose.cli.output import info
+    from edgepose.console import info, print_json
     from edgepose.errors import UserError
     from edgepose.passes import make_config
     from edgepose.passes.select import check_patterns
+    from edgepose.passes.to_file import measured_rewrite
 
     if not output:
         raise UserError("give the output checkpoint with -o OUT (e.g. -o pruned.pt)")
@@ -84,56 +85,29 @@ def prune_command(
         options["finetune"] = {"lr": lr, "distill": distill, "batch_size": batch_size,
                                **({"epochs": epochs} if epochs is not None else {})}  # fmt: skip
     cfg = make_config("prune", options)
+    runtimes = parse_runtimes([runtime], ["onnxruntime"])
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
     torch_model = artifact.require_torch("prune")  # an exported / quantized file: prune before export
     check_patterns(torch_model, cfg.include, "include")
     check_patterns(torch_model, cfg.exclude, "exclude")
     info(f"pruning {artifact.path or artifact.arch} ({cfg.method}) ...")
-    result, records = run_prune(artifact, cfg, Path(output), finetune_data, val_data or eval_data, threads)
-    from edgepose.report.compare import compare_step
-
-    info("measuring before / after" + (f" on {runtime}" if runtime != "none" else "") + " ...")
-    report = compare_step(
-        artifact, result, eval_data=eval_data, runtime=None if runtime == "none" else runtime, threads=threads,
-        iters=iters, eval_limit=eval_limit,
+    data = measured_rewrite(
+        "prune", artifact, cfg, output, runtimes=runtimes, eval_data=eval_data,
+        eval_limit=eval_limit, iters=iters, train_data=finetune_data, val_data=val_data or eval_data, threads=threads,
     )  # fmt: skip
-    data = {**report, "model": str(artifact.path or artifact.arch), "output": output, "prune": records.get("prune"),
-            "finetune": records.get("prune", {}).get("finetune", [])}  # fmt: skip
+    data["finetune"] = (data.get("prune") or {}).get("finetune", [])
     if json_out:
-        from edgepose.cli.output import print_json
-
         print_json(data)
         return
     _print(data)
-
-
-def run_prune(
-    artifact: Any, cfg: Any, output: Path, finetune_data: str | None, val_data: str | None, threads: int | None
-) -> tuple[Any, dict[str, Any]]:  # fmt: skip
-    """Run the pass with its work files beside OUT (kept only while interrupted), then save OUT atomically."""
-    import shutil
-
-    from edgepose.checkpoint import save_checkpoint
-    from edgepose.cli.output import info
-    from edgepose.passes import RunContext, apply_pass
-
-    work_dir = output.parent / f".{output.name}.work"
-    ctx = RunContext(
-        work_dir=work_dir, train_data=Path(finetune_data) if finetune_data else None,
-        val_data=Path(val_data) if val_data else None, threads=threads, log=info,
-    )  # fmt: skip
-    result = apply_pass(artifact, "prune", cfg, ctx)
-    save_checkpoint(result, output, prune_config=cfg.model_dump(mode="json"))
-    shutil.rmtree(work_dir, ignore_errors=True)
-    return result, ctx.records
 
 
 def _print(data: dict[str, Any]) -> None:
     """The before/after table, then what changed per layer (or the sparsity, or the chosen ratios)."""
     from rich.table import Table
 
-    from edgepose.cli.output import stdout
     from edgepose.cli.step_table import print_step
+    from edgepose.console import stdout
 
     record = data["prune"] or {}
     print_step(data, title=f"edgepose prune ({record.get('method')}): {data['output']}")
@@ -160,7 +134,7 @@ def _print_scan(scan: dict[str, Any]) -> None:
     """Accuracy drop (points) and GFLOPs saved per layer group and ratio; * marks the chosen ratio."""
     from rich.table import Table
 
-    from edgepose.cli.output import stdout
+    from edgepose.console import stdout
 
     ratios = sorted({row["ratio"] for row in scan["table"]})
     table = Table(title=f"sensitivity scan: drop in points (GFLOPs saved), baseline {scan['baseline']:.4f} "

@@ -31,7 +31,7 @@ def synth_command(
     """
     import time
 
-    from edgepose.cli.output import print_json, progress, stdout
+    from edgepose.console import print_json, progress, stdout
     from edgepose.data.synth import SynthConfig, generate
 
     cfg = SynthConfig(persons=persons, multi=multi, sequences=sequences, frames=frames, seed=seed,

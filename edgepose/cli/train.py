@@ -41,7 +41,7 @@ def train_command(
 
     Example: edgepose train simplebaseline-lite --data synth/train.json --val synth/val.json -o demo.pt --epochs 30
     """
-    from edgepose.cli.output import info, print_json, stdout
+    from edgepose.console import info, print_json, stdout
     from edgepose.errors import UserError
     from edgepose.train import TrainConfig, train
     from edgepose.training_setup import build_for_training, parse_kwargs
@@ -80,7 +80,7 @@ def train_command(
 
 def _log_epoch(record: dict) -> None:
     """One line per epoch on stderr: loss, learning rate and the validation metrics that matter."""
-    from edgepose.cli.output import info
+    from edgepose.console import info
 
     line = f"epoch {record['epoch']}: loss {record['loss']:.6f}  lr {record['lr']:.2e}"
     val = record.get("val") or {}

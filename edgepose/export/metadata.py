@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from edgepose.artifact import Artifact, ModelSpec, parse_input_size
+from edgepose.artifact import Artifact, LoadOptions, ModelSpec, parse_input_size
 from edgepose.errors import UserError
-
-if TYPE_CHECKING:
-    from edgepose.loading import LoadOptions
+from edgepose.heads import head_from_shape
 
 PREFIX = "edgepose."
 SPEC_KEY = "edgepose.spec"
@@ -26,7 +24,7 @@ def build_metadata(
     source: str | None = None, history: list[dict[str, Any]] | None = None,
 ) -> dict[str, str]:  # fmt: skip
     """The edgepose metadata of an exported model, as string key/values."""
-    from edgepose import __version__
+    from edgepose.version import __version__
 
     h, w = spec.input_size
     meta = {
@@ -172,8 +170,7 @@ def _describe(spec: ModelSpec | None, io_shapes: tuple[list, list] | None, optio
         raise UserError(f"{path} has no edgepose metadata and no fixed input size: pass --input-size HxW")
     head = spec.head if spec else "heatmap"
     if spec is None and outputs:
-        out = outputs[0]
-        head = "regression" if len(out) == 3 and _static(out[-1]) and int(out[-1]) in (2, 3) else "heatmap"
+        head = head_from_shape(outputs[0]) or "heatmap"
     schema = options.schema if options and options.schema else None
     if schema:
         get_schema(schema)

@@ -93,8 +93,8 @@ def register_pass(
 
 
 def pass_info(name: str) -> PassInfo:
-    import edgepose.passes  # noqa: F401  (registers the built-in passes)
-
+    """The registered pass `name` (importing edgepose.passes, which any import of this module does first,
+    registers the built-in ones)."""
     return PASSES.get(name)
 
 

@@ -2,70 +2,24 @@
 per-layer ratios, each optionally in K steps of prune -> fine-tune (distilled from the unpruned model).
 
 The checkpoint records the plan as a history step (torch-pruning's pruning history, plain lists), which
-`register_replay("prune")` re-applies to a freshly built architecture before the weights load.
+edgepose.models.rewrites.prune_plan re-applies to a freshly built architecture before the weights load.
 With K iterative steps the fine-tuning epochs are a total, split over the steps (later steps get the
 remainder), so `epochs` costs the same whatever K is.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from typing import TYPE_CHECKING, Any
 
 from edgepose.errors import UserError
-from edgepose.history import register_replay
-from edgepose.passes.base import PassConfig, RunContext, Stage, copy_torch_artifact, register_pass
-from edgepose.passes.finetune import FinetuneConfig, finetune_model
+from edgepose.passes.base import RunContext, Stage, copy_torch_artifact, register_pass
+from edgepose.passes.finetune import finetune_model
+from edgepose.passes.prune_config import PruneConfig
 
 if TYPE_CHECKING:
     from torch import nn
 
     from edgepose.artifact import Artifact
-
-
-class PruneConfig(PassConfig):
-    """How to prune (recipe keys). `ratio`: channel share per layer (structured) or weight share (magnitude)."""
-
-    method: Literal["structured", "magnitude", "sensitivity"] = "structured"
-    ratio: float = Field(0.3, gt=0, lt=1)
-    target_gflops_ratio: float | None = Field(None, gt=0, lt=1, description="prune until GFLOPs <= this share")
-    target_latency_ratio: float | None = Field(None, gt=0, lt=1, description="sensitivity: ONNX Runtime p50 share")
-    importance: Literal["l1", "l2", "bn_scale", "taylor"] = "l1"
-    global_pruning: bool = False
-    iterative_steps: int = Field(1, ge=1, le=50)
-    round_to: int | None = Field(8, ge=1)
-    max_layer_ratio: float = Field(0.9, gt=0, lt=1)
-    include: list[str] = Field(default_factory=lambda: ["*"])
-    exclude: list[str] = Field(default_factory=list)
-    finetune: FinetuneConfig | None = None
-    taylor_batches: int = Field(4, ge=1, description="batches of the pose loss behind Taylor importance")
-    sensitivity_ratios: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75], min_length=1)
-    sensitivity_images: int = Field(64, ge=1, description="validation instances scored per scan entry")
-
-    @field_validator("target_latency_ratio")
-    @classmethod
-    def _latency_needs_sensitivity(cls, value: float | None, info: ValidationInfo) -> float | None:
-        if value is not None and info.data.get("method") != "sensitivity":
-            raise ValueError("a latency target needs method 'sensitivity' (structured takes target_gflops_ratio)")
-        return value
-
-    @field_validator("sensitivity_ratios")
-    @classmethod
-    def _ratios_in_range(cls, value: list[float]) -> list[float]:
-        if any(not 0 < r < 1 for r in value):
-            raise ValueError("every ratio must be between 0 and 1")
-        return sorted(set(value))
-
-    @model_validator(mode="after")
-    def _method_fits(self) -> PruneConfig:
-        if self.method == "sensitivity" and not (self.target_gflops_ratio or self.target_latency_ratio):
-            raise ValueError("method 'sensitivity' needs target_gflops_ratio or target_latency_ratio")
-        if self.method == "sensitivity" and self.global_pruning:
-            raise ValueError("method 'sensitivity' picks per-layer ratios; global_pruning does not apply")
-        if self.method == "magnitude" and (self.target_gflops_ratio or self.importance != "l1"):
-            raise ValueError("magnitude pruning ranks weights by |w| and saves no FLOPs: drop target / importance")
-        return self
 
 
 @register_pass(
@@ -241,16 +195,3 @@ def _epochs_per_step(cfg: PruneConfig) -> list[int]:
     total = cfg.finetune.epochs if cfg.finetune is not None else 0
     base, extra = divmod(total, cfg.iterative_steps)
     return [base + (1 if i >= cfg.iterative_steps - extra else 0) for i in range(cfg.iterative_steps)]
-
-
-@register_replay("prune")
-def _replay_prune(model: nn.Module, step: dict[str, Any]) -> nn.Module:
-    """Re-apply a recorded channel-pruning plan (magnitude pruning changed no shapes: nothing to do)."""
-    if step.get("method") == "magnitude" or not step.get("pruning_history"):
-        return model
-    from edgepose.passes.prune_structured import replay_pruning
-
-    try:
-        return replay_pruning(model, step["input_shape"], step["pruning_history"])
-    except Exception as exc:  # noqa: BLE001  (a plan that does not fit this architecture)
-        raise UserError(f"cannot replay the recorded pruning plan on this architecture: {exc}") from None

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from edgepose.errors import UserError
 from edgepose.fileio import write_json
-from edgepose.pipeline.measure import bench_alone, eval_summary, side_by_side
+from edgepose.measure import compare_latency
+from edgepose.pipeline.measure import bench_alone, eval_summary, timing
 from edgepose.pipeline.run_dir import RunDir
 
 if TYPE_CHECKING:
@@ -105,7 +106,8 @@ def step_metrics(index: int, entry: PassEntry, artifact: Artifact, inputs: Input
 
     runtime = inputs.recipe.runtime if artifact.format != "torch" else _cpu_runtime(inputs.recipe)
     eval_runtime = "torch" if artifact.format == "torch" else runtime
-    compare = side_by_side(inputs.baseline_on_target or inputs.baseline, runtime, artifact, runtime, inputs.recipe)  # type: ignore[arg-type]
+    compare = compare_latency(inputs.baseline_on_target or inputs.baseline, artifact, runtime, runtime,  # type: ignore[arg-type]
+                              **timing(inputs.recipe))
     return {
         "index": index, "pass": entry.pass_, "options": entry.options(), "artifact": str(artifact.path),
         "format": artifact.format, "seconds": seconds, **model_facts(artifact),

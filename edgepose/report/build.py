@@ -20,7 +20,7 @@ def build_report(
     gates: list[dict[str, Any]], run_dir: Path,
 ) -> dict[str, Any]:  # fmt: skip
     """The report dict: what ran, every step's accuracy and latency, the final artifact and the gates."""
-    from edgepose import __version__
+    from edgepose.version import __version__
 
     return {
         "schema_version": SCHEMA_VERSION, "edgepose_version": __version__,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 from edgepose.errors import UserError
+from edgepose.formats import default_runtime as default_runtime_of_format
 from edgepose.registry import Registry
 
 if TYPE_CHECKING:
@@ -59,7 +60,6 @@ for _info in (
 ):
     RUNTIMES.add(_info.name, _info)
 
-DEFAULT_RUNTIME = {"torch": "torch", "onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt"}
 
 
 def is_available(name: str) -> tuple[bool, str]:
@@ -77,7 +77,7 @@ def available_runtimes() -> dict[str, tuple[bool, str]]:
 
 
 def default_runtime(artifact: Artifact) -> str:
-    return DEFAULT_RUNTIME.get(artifact.format, "torch")
+    return default_runtime_of_format(artifact.format)
 
 
 def open_session(

@@ -18,10 +18,10 @@ from torch import nn
 from edgepose.artifact import Artifact, ModelSpec
 from edgepose.checkpoint import save_checkpoint
 from edgepose.errors import UserError
-from edgepose.history import replay_history
 from edgepose.loading import load_artifact
 from edgepose.models import MODELS, build_model, default_spec, takes_input_size, zoo_info
 from edgepose.models.ghost import GhostBottleneck, GhostDeconv, GhostModule, ghost_flops_ratio
+from edgepose.models.rewrites import replay_history
 from edgepose.models.stats import count_gflops
 from edgepose.passes import RunContext, apply_pass
 from edgepose.passes.finetune import FinetuneConfig
@@ -146,7 +146,8 @@ def test_ghost_blocks_export_to_onnx_with_parity(block: str, tmp_path: Path) -> 
 
 def test_default_simplebaseline_lite_loses_over_40_percent_of_its_gflops() -> None:
     """At its real width and 128x96: the GFLOPs ratio the must-show asks for (<= 0.6) with ratio 2."""
-    from edgepose.passes.ghost import GhostConfig, replay_ghost
+    from edgepose.models.rewrites.ghost_swaps import replay_ghost
+    from edgepose.passes.ghost import GhostConfig
     from edgepose.passes.ghost_plan import plan_swaps, survey_model
 
     torch.manual_seed(0)
@@ -268,7 +269,7 @@ def test_bad_options_are_user_errors(lite: Artifact, tmp_path: Path) -> None:
 
 
 def test_replay_refuses_a_history_that_does_not_fit(ghosted) -> None:  # noqa: ANN001
-    from edgepose.passes.ghost import replay_ghost
+    from edgepose.models.rewrites.ghost_swaps import replay_ghost
 
     step = dict(ghosted[1].history[-1])
     other = build_model(TINY_ZOO_ARCH, width=0.5, deconv_channels=32)

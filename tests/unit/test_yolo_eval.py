@@ -1,4 +1,4 @@
-"""Multi-person evaluation (edgepose.evaluate -> edgepose.yolo.evaluate) and cross-schema scoring."""
+"""Multi-person evaluation (edgepose.evaluate -> edgepose.evaluate.multi_person) and cross-schema scoring."""
 
 from __future__ import annotations
 

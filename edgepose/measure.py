@@ -1,7 +1,10 @@
-"""Before/after facts for one optimization step: size, compute, latency (interleaved, one run) and accuracy.
+"""Measurement in one home: an artifact's accuracy, the A/B latency comparison, the primary metric, and the
+before/after record of one optimization step.
 
-Accuracy of both models goes through the one evaluation path (`edgepose.evaluate`) on the same
-images; latency is a ratio from `bench compare`'s interleaved measurement, never two separate runs.
+Accuracy goes through the one evaluation path (`edgepose.evaluate`) on the same images for both models;
+latency is always a ratio from one interleaved run in one process (`edgepose.bench.compare`), never two
+separate runs. `compare_latency` is the only A/B wrapper: `bench compare`, the pipeline's steps and final
+stage, and the prune / ghost / quantize commands all report its one JSON shape.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def primary_metric(schema: str) -> str:
-    """The metric a step is judged by: OKS AP on COCO-17, PCK@0.2 elsewhere (LSP, MPII)."""
+    """The metric a model is judged by: OKS AP on COCO-17, PCK@0.2 elsewhere (LSP, MPII)."""
     return "oks_ap" if schema == "coco17" else "pck@0.2"
 
 
@@ -40,25 +43,33 @@ def evaluate_artifact(
     )  # fmt: skip
 
 
-def latency_ratio(
-    before: Artifact, after: Artifact, runtime: str | None = "onnxruntime", runtime_after: str | None = None,
-    threads: int | None = None, iters: int = 60, warmup: int = 10,
+def compare_latency(
+    a: Artifact, b: Artifact, runtime_a: str | None = "onnxruntime", runtime_b: str | None = None, *,
+    threads: int | None = None, device: str | None = None, iters: int = 60, warmup: int = 10,
+    **compare_options: Any,
 ) -> dict[str, Any]:  # fmt: skip
-    """p50 latency of both, interleaved in one process, with B/A and the speedup A/B (95% bootstrap CI)."""
+    """A and B timed interleaved in one process (batch 1): both bench JSONs, the p50 ratio B/A with its 95% CI,
+    the speedup A/B with its CI, and the gate's verdict.
+
+    `runtime_b` defaults to `runtime_a`; None picks each file's own runtime. `compare_options` go to
+    `compare_sessions` (threshold, resamples, seed, ...).
+    """
+    from edgepose.bench.benchmark import bench_result
     from edgepose.bench.compare import compare_sessions
     from edgepose.runtimes import make_feeds, open_session
 
-    session_a = open_session(before, runtime, threads=threads)
-    session_b = open_session(after, runtime_after or runtime, threads=threads)
-    result = compare_sessions(session_a, make_feeds(before.spec), session_b, make_feeds(after.spec), iters=iters,
-                              warmup=warmup)  # fmt: skip
+    session_a = open_session(a, runtime_a, threads=threads, device=device)
+    session_b = open_session(b, runtime_b or runtime_a, threads=threads, device=device)
+    result = compare_sessions(session_a, make_feeds(a.spec), session_b, make_feeds(b.spec), iters=iters,
+                              warmup=warmup, **compare_options)  # fmt: skip
     lo, hi = result.ci95
     return {
-        "runtime": session_a.runtime, "runtime_after": session_b.runtime, "threads": threads, "iters": iters,
-        "before_p50_ms": round(result.a.p50, 4), "after_p50_ms": round(result.b.p50, 4),
-        "before_p90_ms": round(result.a.p90, 4), "after_p90_ms": round(result.b.p90, 4),
+        "runtime_a": session_a.runtime, "runtime_b": session_b.runtime, "threads": threads, "iters": iters,
+        "a": bench_result(a, session_a, [(1, result.a)]), "b": bench_result(b, session_b, [(1, result.b)]),
         "ratio_p50": round(result.ratio_p50, 4), "ci95": [round(lo, 4), round(hi, 4)],
+        "ratio_of_p50s": round(result.ratio_of_p50s, 4),
         "speedup": round(1.0 / result.ratio_p50, 4), "speedup_ci95": [round(1.0 / hi, 4), round(1.0 / lo, 4)],
+        "threshold": result.threshold, "verdict": result.verdict,
     }  # fmt: skip
 
 
@@ -76,7 +87,7 @@ def compare_step(
         b, a = report["before"][key], report["after"][key]
         report[f"{key}_ratio"] = round(a / b, 4) if a is not None and b else None
     if runtime is not None:
-        report["latency"] = latency_ratio(before, after, runtime, runtime_after, threads, iters)
+        report["latency"] = compare_latency(before, after, runtime, runtime_after, threads=threads, iters=iters)
     if eval_data is not None:
         metric = primary_metric(before.spec.schema)
         ev_before = before_eval or evaluate_artifact(before, eval_data, None, threads, eval_limit, progress)
@@ -88,6 +99,37 @@ def compare_step(
             "per_keypoint_before": _per_keypoint(ev_before, metric), "per_keypoint_after": _per_keypoint(ev_after, metric),
         }  # fmt: skip
         report["eval_before"], report["eval_after"] = _summary(ev_before), _summary(ev_after)
+    return report
+
+
+def compare_step_on_runtimes(
+    before: Artifact, after: Artifact, runtimes: list[str], *, eval_data: str | Path | None = None,
+    eval_limit: int | None = None, threads: int | None = None, iters: int = 60, log: Any = None,
+) -> dict[str, Any]:  # fmt: skip
+    """compare_step on the first available runtime (with accuracy), then the latency ratio on each further one.
+
+    `latencies` maps every runtime asked for to its comparison, or to why it was not measured here.
+    """
+    from edgepose.runtimes.base import is_available
+
+    available, latencies = [], {}
+    for name in runtimes:
+        ok, reason = is_available(name)
+        if ok:
+            available.append(name)
+        else:
+            latencies[name] = f"not measured: {reason}"
+    if log is not None:
+        log("measuring before / after" + (f" on {', '.join(available)}" if available else "") + " ...")
+    report = compare_step(
+        before, after, eval_data=eval_data, runtime=available[0] if available else None, threads=threads,
+        iters=iters, eval_limit=eval_limit,
+    )  # fmt: skip
+    if available:
+        latencies[available[0]] = report["latency"]
+    for name in available[1:]:
+        latencies[name] = compare_latency(before, after, name, threads=threads, iters=iters)
+    report["latencies"] = latencies
     return report
 
 

@@ -13,7 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from edgepose.console import TaskBar
 from edgepose.errors import UserError
+from edgepose.evaluate.batches import run_batch
+from edgepose.evaluate.batches import runtime_name as session_runtime
 from edgepose.metrics.coco_eval import oks_ap
 from edgepose.yolo.decode import IOU_NMS, MAX_DET, postprocess
 from edgepose.yolo.letterbox import LetterboxMap, letterbox, to_model_input
@@ -32,7 +35,6 @@ def evaluate_multi_person(
     """Evaluate a YOLO-pose `session` on every image of `ann_file` (the first `limit` images by id)."""
     from edgepose.data import cocofile
     from edgepose.data.coco import read_image_rgb
-    from edgepose.evaluate import _Progress, _run, _runtime_name
     from edgepose.metrics.schema_map import data_schema_name, find_map
     from edgepose.schemas import get_schema
 
@@ -53,14 +55,14 @@ def evaluate_multi_person(
     num_model_kpts = get_schema(spec.schema).num_keypoints
     detections: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     batches = [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
-    with _Progress(progress, total=len(batches), what=f"eval {path.name}") as bar:
+    with TaskBar(progress, f"eval {path.name}", len(batches)) as bar:
         for batch in batches:
             inputs, maps = [], []
             for im in batch:
                 boxed, lb = letterbox(read_image_rgb(root / im["file_name"]), spec.input_size)
                 inputs.append(to_model_input(boxed, spec.mean, spec.std))
                 maps.append(lb)
-            raw = _run(session, np.stack(inputs))
+            raw = run_batch(session, np.stack(inputs), spec.head)
             for im, lb, det in zip(batch, maps, postprocess(raw, spec.input_size, num_model_kpts, conf, iou, max_det),
                                    strict=True):  # fmt: skip
                 detections[int(im["id"])] = _to_image(det, lb, mapping)
@@ -72,7 +74,7 @@ def evaluate_multi_person(
     n_people = sum(1 for a in coco.dataset["annotations"] if not a.get("iscrowd") and a.get("num_keypoints", 1) > 0)
     return {
         "metrics": metrics, "n_images": len(images), "n_instances": n_people, "model": model_name,
-        "runtime": runtime_name or _runtime_name(session), "data": str(ann_file), "schema": schema.name,
+        "runtime": runtime_name or session_runtime(session), "data": str(ann_file), "schema": schema.name,
         "flip": False, "decode": "yolo", "seconds": round(time.perf_counter() - start, 3),
         "detections": int(sum(len(d[1]) for d in detections.values())),
         "thresholds": {"conf": conf, "iou_nms": iou, "max_det": max_det},

@@ -1,7 +1,8 @@
-"""Structural steps recorded in a checkpoint (pruning plans, Ghost swaps) and their replay on load.
+"""The replay registry: each structural step a checkpoint records is re-applied on load by its replay.
 
-Each step is a plain dict `{"step": NAME, ...}`; a replay function registered under NAME applies it
-to a freshly built architecture so that the saved state_dict fits, without unpickling any module.
+A step is a plain dict `{"step": NAME, ...}` (it lives in the checkpoint, read with weights_only=True); the
+replay registered under NAME applies it to a freshly built architecture so that the saved state_dict
+fits, without unpickling any module.
 """
 
 from __future__ import annotations
@@ -24,11 +25,9 @@ def register_replay(step: str) -> Callable[[Replay], Replay]:
 
 
 def replay_history(model: nn.Module, history: list[dict[str, Any]]) -> nn.Module:
-    """Apply each recorded structural step in order."""
-    import edgepose.passes  # noqa: F401  (registers the passes' replays: prune, ...)
-
+    """Apply each recorded structural step in order (the built-in replays register on package import)."""
     for index, step in enumerate(history):
-        name = step.get("step")
+        name = step.get("step") if isinstance(step, dict) else None
         if name not in REPLAYS:
             raise UserError(
                 f"checkpoint history step {index} is '{name}', which this edgepose cannot replay "

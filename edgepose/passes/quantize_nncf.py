@@ -16,7 +16,7 @@ import numpy as np
 
 from edgepose.errors import MissingDependency, UserError
 from edgepose.fileio import atomic_path
-from edgepose.quantize.layers import Layer, quantizable_layers
+from edgepose.passes.quantize_layers import Layer, quantizable_layers
 
 PRESETS = ("performance", "mixed")
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from edgepose.errors import MissingDependency, UserError
+from edgepose.models.rewrites.surgery import set_module
 
 if TYPE_CHECKING:
     from edgepose.artifact import Artifact
@@ -53,15 +54,10 @@ def fold_batchnorm(model: nn.Module) -> list[str]:
         if not isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)):
             continue
         fused = fuse_conv_bn_eval(conv.eval(), modules[node.target].eval(), transpose=isinstance(conv, nn.ConvTranspose2d))
-        _set_module(model, source.target, fused)
-        _set_module(model, node.target, nn.Identity())
+        set_module(model, source.target, fused)
+        set_module(model, node.target, nn.Identity())
         folded.append(source.target)
     return folded
-
-
-def _set_module(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent_name) if parent_name else model, child, module)
 
 
 @contextlib.contextmanager

@@ -1,4 +1,8 @@
-"""Terminal output: tables to stdout, messages and progress to stderr, `--json` keeps stdout clean."""
+"""Console output for every layer: tables to stdout, messages and progress bars to stderr; `--json` keeps stdout clean.
+
+Library code reports progress and messages through here (never through the CLI), so a `--json` run or a
+Python caller gets the same stderr lines the terminal shows.
+"""
 
 from __future__ import annotations
 
@@ -49,3 +53,28 @@ def progress() -> Progress:
         TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
         console=stderr, transient=False,
     )  # fmt: skip
+
+
+class TaskBar:
+    """One progress task on stderr when enabled, a no-op otherwise: `with TaskBar(on, "eval", n) as bar: bar.advance()`."""
+
+    def __init__(self, enabled: bool, what: str, total: int | None):
+        self.enabled, self.what, self.total = enabled, what, total
+        self._bar: Progress | None = None
+
+    def __enter__(self) -> TaskBar:
+        if self.enabled:
+            self._bar = progress()
+            self._bar.__enter__()
+            self._task = self._bar.add_task(self.what, total=self.total, status="")
+        return self
+
+    def advance(self, steps: int = 1, status: str | None = None) -> None:
+        if self._bar is not None:
+            fields = {} if status is None else {"status": status}
+            self._bar.update(self._task, advance=steps, **fields)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)  # type: ignore[arg-type]
+            self._bar = None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from edgepose.quantize.layers import Layer
+from edgepose.passes.quantize_layers import Layer
 
 
 class Quantizer(Protocol):

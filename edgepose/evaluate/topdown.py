@@ -1,19 +1,21 @@
-"""The one evaluation path: run any Session over a COCO-keypoints file, decode in numpy, score.
+"""Top-down evaluation of heatmap and regression models on the annotated person boxes (crop, decode, score).
 
-Every runtime (torch, ONNX Runtime, OpenVINO, TensorRT) is scored by this same code: the session
-only maps an input batch to raw outputs; decoding, flip test, the inverse crop affine and the
-metrics live here and in edgepose.metrics.
+The crop affine, flip test and decode (heatmap argmax + refinement, or regression) run in numpy on the
+session's raw outputs, so every runtime is scored by this same code.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgepose.console import TaskBar
 from edgepose.errors import UserError
+from edgepose.evaluate.batches import RunsFeeds, run_batch
+from edgepose.evaluate.batches import runtime_name as session_runtime
 from edgepose.metrics.decode import (
     decode_heatmaps,
     decode_regression,
@@ -26,14 +28,8 @@ from edgepose.metrics.scoring import score_predictions
 if TYPE_CHECKING:
     from edgepose.artifact import ModelSpec
 
-__all__ = ["evaluate", "predict_batch", "score_predictions"]
 
-
-class RunsFeeds(Protocol):
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
-
-
-def evaluate(
+def evaluate_top_down(
     session: RunsFeeds,
     spec: ModelSpec,
     ann_file: str | Path,
@@ -49,7 +45,7 @@ def evaluate(
     model_name: str | None = None,
     runtime_name: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate `session` on `ann_file` (top-down on the GT person boxes, no augmentation).
+    """Evaluate a heatmap / regression `session` on `ann_file` (on the GT person boxes, no augmentation).
 
     `limit` keeps the first N dataset items (instances; clips for clip models, whose frames are
     scored as instances; clips are non-overlapping windows of T frames of a track, so frames in a
@@ -60,13 +56,6 @@ def evaluate(
     from edgepose.metrics.schema_map import schema_map_for
     from edgepose.schemas import get_schema
 
-    if spec.head == "yolo":  # whole-image multi-person models have their own decode + matching
-        from edgepose.yolo.evaluate import evaluate_multi_person
-
-        return evaluate_multi_person(
-            session, spec, ann_file, batch_size=batch_size, limit=limit, image_root=image_root, progress=progress,
-            model_name=model_name, runtime_name=runtime_name, flip=flip,
-        )  # fmt: skip
     if batch_size < 1:
         raise UserError(f"batch size must be at least 1, got {batch_size}")
     start = time.perf_counter()
@@ -79,7 +68,7 @@ def evaluate(
     flip_index = get_schema(spec.schema).flip_index()
     batches = _loader(dataset, batch_size, workers, limit)
     preds, affines, ann_ids = [], [], []
-    with _Progress(progress, total=len(batches), what=f"eval {Path(ann_file).name}") as bar:
+    with TaskBar(progress, f"eval {Path(ann_file).name}", len(batches)) as bar:
         for batch in batches:
             kpts = predict_batch(session, batch["image"], spec, flip_index if flip else None, refine, blur_sigma)
             preds.append(kpts)
@@ -101,7 +90,7 @@ def evaluate(
         "n_images": result["n_images"],
         "n_instances": result["n_instances"],
         "model": model_name,
-        "runtime": runtime_name or _runtime_name(session),
+        "runtime": runtime_name or session_runtime(session),
         "data": str(ann_file),
         "schema": result["schema"],
         "flip": flip,
@@ -125,51 +114,19 @@ def predict_batch(
     """
     images = np.ascontiguousarray(images, dtype=np.float32)
     h_in, w_in = images.shape[-2:]
-    out = _run(session, images)
+    out = run_batch(session, images, spec.head)
     if flip_index is not None:
-        flipped = _run(session, np.ascontiguousarray(images[..., ::-1]))
-    if out.ndim == 4 and out.shape[-1] > 3:  # (N, K, h, w) heatmaps
+        flipped = run_batch(session, np.ascontiguousarray(images[..., ::-1]), spec.head)
+    if spec.head == "heatmap" and out.ndim == 4:  # (N, K, h, w) heatmaps
         stride_x, stride_y = w_in / out.shape[-1], h_in / out.shape[-2]
         if flip_index is not None:
             out = 0.5 * (out + flip_back(flipped, flip_index, shift_px=1.0 - 1.0 / stride_x))
         return decode_heatmaps(out, (stride_x, stride_y), refine=refine, blur_sigma=blur_sigma)
-    if out.ndim == 3 and out.shape[-1] in (2, 3):  # (N, K, 2|3) normalised coordinates
+    if spec.head == "regression" and out.ndim == 3:  # (N, K, 2|3) normalised coordinates
         if flip_index is not None:
             out = 0.5 * (out + flip_back_regression(flipped, flip_index, input_width=w_in))
         return decode_regression(out, (h_in, w_in))
     raise UserError(f"cannot decode a model output of shape {out.shape} (head '{spec.head}')")
-
-
-def _run(session: RunsFeeds, images: np.ndarray) -> np.ndarray:
-    """Session calls for one batch; clip outputs (B, T, K, ...) are flattened to (B*T, K, ...).
-
-    A session that accepts only one batch size (`fixed_batch`, e.g. a static-shape engine) gets
-    chunks of that size, the last one padded by repeating its final item.
-    """
-    fixed = getattr(session, "fixed_batch", None)
-    if fixed and len(images) != fixed:
-        chunks = []
-        for start in range(0, len(images), fixed):
-            part = images[start : start + fixed]
-            pad = fixed - len(part)
-            if pad:
-                part = np.concatenate([part, np.repeat(part[-1:], pad, axis=0)])
-            chunks.append(_run_once(session, np.ascontiguousarray(part))[: fixed - pad])
-        out = np.concatenate(chunks)
-    else:
-        out = _run_once(session, images)
-    if images.ndim == 5:
-        out = out.reshape(-1, *out.shape[2:])
-    return out
-
-
-def _run_once(session: RunsFeeds, images: np.ndarray) -> np.ndarray:
-    names = tuple(getattr(session, "input_names", ()) or ("input",))
-    outputs = session.run({names[0]: images})
-    for key in ("heatmaps", "keypoints"):
-        if key in outputs:
-            return np.asarray(outputs[key], dtype=np.float32)
-    return np.asarray(next(iter(outputs.values())), dtype=np.float32)
 
 
 def _loader(dataset: Any, batch_size: int, workers: int, limit: int | None) -> Any:
@@ -198,35 +155,3 @@ def collate_eval(items: list[dict[str, Any]]) -> dict[str, np.ndarray]:
 
 def _numpy(value: Any) -> np.ndarray:
     return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
-
-
-def _runtime_name(session: Any) -> str:
-    for attr in ("runtime", "name"):
-        value = getattr(session, attr, None)
-        if isinstance(value, str):
-            return value
-    return type(session).__name__
-
-
-class _Progress:
-    """A rich progress bar on stderr when enabled; a no-op otherwise."""
-
-    def __init__(self, enabled: bool, total: int, what: str):
-        self.enabled, self.total, self.what = enabled, total, what
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            from edgepose.cli.output import progress
-
-            self._bar = progress()
-            self._bar.__enter__()
-            self._task = self._bar.add_task(self.what, total=self.total, status="")
-        return self
-
-    def advance(self) -> None:
-        if self.enabled:
-            self._bar.advance(self._task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self._bar.__exit__(*exc)
