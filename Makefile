@@ -29,12 +29,13 @@ test: install
 lint: install
 	$(BIN)/ruff check edgepose tests benchmarks
 
-# how the shipped checkpoints were made (recipes/train/*.yaml); resumable, see the recipes for wall times
+# how the shipped checkpoints were made (edgepose/recipes/train/*.yaml); resumable, see the recipes for wall times.
+# demo-checkpoint writes checkpoints/demo-coco17-lite.pt; the packaged default is edgepose/checkpoints/demo-coco17-lite.pt
 demo-checkpoint: install
-	$(BIN)/edgepose train --recipe recipes/train/demo-coco17-lite.yaml
+	$(BIN)/edgepose train --recipe demo-coco17-lite
 
 lsp-checkpoint: install
-	$(BIN)/edgepose train --recipe recipes/train/lsp-simplebaseline-lite.yaml
+	$(BIN)/edgepose train --recipe lsp-simplebaseline-lite
 
 # the latency suite (benchmarks/README.md); e.g. make bench BENCH_ARGS="--iters 10 --only lite"
 BENCH_ARGS ?=

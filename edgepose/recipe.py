@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from edgepose.errors import UserError
 from edgepose.formats import PRECISIONS, TARGETS
 from edgepose.registry import did_you_mean
+from edgepose.resources import shipped_recipes
 
 SCHEMA_VERSION = 1
-RECIPE_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
 
 class _Strict(BaseModel):
@@ -93,8 +93,8 @@ class Recipe(_Strict):
 
 
 def builtin_recipes() -> dict[str, Path]:
-    """Recipe name -> file for the recipes shipped in recipes/."""
-    return {p.stem: p for p in sorted(RECIPE_DIR.glob("*.yaml"))} if RECIPE_DIR.is_dir() else {}
+    """Recipe name -> file for the recipes shipped in the package (edgepose/recipes/*.yaml)."""
+    return shipped_recipes("recipes")
 
 
 def resolve_recipe(name_or_path: str) -> Path:

@@ -45,9 +45,18 @@ for _name, _target in COMMANDS:
     app.command(_name)(getattr(importlib.import_module(_module), _func))
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from edgepose.version import __version__
+
+        print(f"edgepose {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="show tracebacks for errors"),
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="print the version and exit"),
 ) -> None:
     """edgepose: quantize, prune, Ghost-ify, export and benchmark pose models."""
 

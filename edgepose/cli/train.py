@@ -18,7 +18,7 @@ def train_command(
     arch: Annotated[Optional[str], typer.Argument(help="zoo architecture (see `edgepose zoo`)")] = None,  # noqa: UP045
     data: Annotated[Optional[str], typer.Option("--data", help="training annotations (COCO keypoints JSON)")] = None,  # noqa: UP045
     out: Annotated[Optional[str], typer.Option("-o", "--out", help="output checkpoint (.pt)")] = None,  # noqa: UP045
-    recipe: Annotated[Optional[str], typer.Option("--recipe", help="a training recipe (recipes/train/*.yaml): "  # noqa: UP045
+    recipe: Annotated[Optional[str], typer.Option("--recipe", help="a shipped training recipe's name (see `edgepose train --list`) or a .yaml file: "  # noqa: UP045
                                                   "architecture, data, schedule and output in one file")] = None,
     val: Annotated[Optional[str], typer.Option("--val", help="validation annotations")] = None,  # noqa: UP045
     epochs: Annotated[int, typer.Option(help="training epochs")] = 20,
@@ -33,6 +33,7 @@ def train_command(
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch CPU threads")] = None,  # noqa: UP045
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="continue an interrupted run")] = True,
+    list_recipes: Annotated[bool, typer.Option("--list", help="list the shipped training recipes and exit")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Train ARCH; keeps the best-on-val checkpoint with provenance; resumes if interrupted.
@@ -46,6 +47,9 @@ def train_command(
     from edgepose.train import TrainConfig, train
     from edgepose.training_setup import build_for_training, parse_kwargs
 
+    if list_recipes:
+        _list_recipes(json_out)
+        return
     kwargs = parse_kwargs(kw or [])
     if recipe:
         from edgepose.train_recipe import generate_missing_data, load_train_recipe
@@ -57,7 +61,7 @@ def train_command(
         epochs, batch, lr, workers, seed = schedule.epochs, schedule.batch, schedule.lr, schedule.workers, schedule.seed
         val_limit, val_every, threads = schedule.val_limit, schedule.val_every, schedule.threads
     if not (arch and data and out):
-        raise UserError("give ARCH, --data TRAIN.json and -o OUT.pt, or --recipe recipes/train/NAME.yaml")
+        raise UserError("give ARCH, --data TRAIN.json and -o OUT.pt, or --recipe NAME (a shipped training recipe) or --recipe FILE.yaml")
     artifact = build_for_training(arch, data, kwargs, input_size, init)
     cfg = TrainConfig(
         epochs=epochs, batch_size=batch, lr=lr, workers=workers, seed=seed, val_limit=val_limit,
@@ -76,6 +80,24 @@ def train_command(
         f"saved [bold]{out}[/]: best {result.metric_name} = {result.best_metric:.4f} at epoch "
         f"{result.best_epoch}/{result.epochs_run} ({result.seconds / 60:.1f} min)"
     )
+
+
+def _list_recipes(json_out: bool) -> None:
+    """The shipped training recipes: name, architecture, output and description."""
+    from edgepose.console import print_json, stdout
+    from edgepose.resources import shipped_recipes
+    from edgepose.train_recipe import load_train_recipe
+
+    rows = []
+    for name, path in shipped_recipes("recipes/train").items():
+        spec = load_train_recipe(path)
+        rows.append({"name": name, "arch": spec.arch, "output": spec.output, "description": spec.description,
+                     "path": str(path)})  # fmt: skip
+    if json_out:
+        print_json(rows)
+        return
+    for row in rows:
+        stdout.print(f"[bold]{row['name']}[/]  {row['arch']} -> {row['output']}: {row['description']}")
 
 
 def _log_epoch(record: dict) -> None:

@@ -9,16 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgepose.errors import UserError
+from edgepose.resources import DEMO_CHECKPOINT
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO_CHECKPOINT = ROOT / "checkpoints" / "demo-coco17-lite.pt"
 DEMO_RECIPE = "cpu-int8"
 DEMO_VAL_SEED, DEMO_VAL_PERSONS = 2, 600
 
 
 def demo_checkpoint() -> Path:
     if not DEMO_CHECKPOINT.exists():
-        raise UserError(f"the bundled demo checkpoint {DEMO_CHECKPOINT} is missing: give a MODEL (or run `make demo-checkpoint`)")
+        raise UserError(f"the bundled demo checkpoint {DEMO_CHECKPOINT} is missing: give a MODEL (or run `make demo-checkpoint` and copy it there)")
     return DEMO_CHECKPOINT
 
 
