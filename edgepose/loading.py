@@ -63,6 +63,7 @@ def _from_edgepose_checkpoint(ckpt: dict[str, Any], path: Path, options: LoadOpt
         history, state_dict = list(ckpt.get("history") or []), ckpt["state_dict"]
     except (KeyError, TypeError) as exc:
         raise UserError(f"{path} is an edgepose checkpoint missing field {exc}") from None
+    _check_hints_fit(path, arch, spec, options)
     if arch == "factory":
         if not options.model_factory:
             raise UserError(
@@ -80,6 +81,21 @@ def _from_edgepose_checkpoint(ckpt: dict[str, Any], path: Path, options: LoadOpt
         spec=spec, model=model, path=path, arch=arch, arch_kwargs=kwargs,
         history=history, provenance=dict(ckpt.get("provenance") or {}),
     )  # fmt: skip
+
+
+def _check_hints_fit(path: Path, arch: str, spec: ModelSpec, options: LoadOptions) -> None:
+    """--arch / --schema / --input-size describe files that carry no spec; a checkpoint names its own."""
+    from edgepose.schemas import get_schema
+
+    if options.arch and options.arch != arch:
+        raise UserError(f"{path} is a '{arch}' checkpoint; --arch {options.arch} is for bare state_dicts")
+    if options.schema:
+        get_schema(options.schema)
+        if options.schema != spec.schema:
+            raise UserError(f"{path} holds a {spec.schema} model; --schema {options.schema} is for models without a spec")
+    if options.input_size and parse_input_size(options.input_size) != tuple(spec.input_size):
+        h, w = spec.input_size
+        raise UserError(f"{path} takes {h}x{w} inputs; --input-size {options.input_size} is for models without a spec")
 
 
 def _from_arch(arch: str, kwargs: dict[str, Any], state_dict: dict, options: LoadOptions, path: Path) -> Artifact:
@@ -157,22 +173,33 @@ def _call_factory(ref: str) -> tuple[nn.Module, ModelSpec | None]:
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # the user's own file failed: bad input, said in one line
+            raise UserError(f"model factory file {file} failed to load: {type(exc).__name__}: {_line(exc)}") from None
     else:
         try:
             module = importlib.import_module(target)
-        except ImportError as exc:
-            raise UserError(f"cannot import model factory module '{target}': {exc}") from None
+        except Exception as exc:
+            raise UserError(f"cannot import model factory module '{target}': {type(exc).__name__}: {_line(exc)}") from None
     func = getattr(module, func_name, None)
     if func is None or not callable(func):
         raise UserError(f"model factory '{ref}': '{func_name}' is not a function in {target}")
-    result = func()
+    try:
+        result = func()
+    except Exception as exc:
+        raise UserError(f"model factory '{ref}' raised {type(exc).__name__}: {_line(exc)}") from None
     model, spec = (result if isinstance(result, tuple) else (result, None))
     if isinstance(spec, dict):
         spec = ModelSpec.from_dict(spec)
     if not isinstance(model, nn.Module):
         raise UserError(f"model factory '{ref}' returned {type(model).__name__}, not a torch nn.Module")
     return model, spec
+
+
+def _line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else ""
 
 
 def _as_state_dict(obj: Any) -> dict[str, torch.Tensor] | None:

@@ -22,7 +22,7 @@ SCHEMA_VERSION = 1
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class DataConfig(_Strict):
@@ -115,10 +115,7 @@ def resolve_recipe(name_or_path: str) -> Path:
 def load_recipe(name_or_path: str, overrides: list[str] | None = None) -> tuple[Recipe, Path]:
     """Read, override (`key.path=value`), validate the recipe and every pass's options; nothing runs."""
     path = resolve_recipe(name_or_path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a recipe is a YAML mapping, got {type(raw).__name__}")
     for item in overrides or []:
@@ -129,6 +126,25 @@ def load_recipe(name_or_path: str, overrides: list[str] | None = None) -> tuple[
         raise UserError(_recipe_error(exc, path)) from None
     check_passes(recipe, path)
     return recipe, path
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file read with safe_load; undecodable, malformed or absurdly nested text is one UserError."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file (not UTF-8)") from None
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: not valid YAML ({_first_line(exc)})") from None
+    except RecursionError:
+        raise UserError(f"{path}: nested too deeply to be a recipe") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it ({exc.strerror})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines[:2])[:200] if lines else type(exc).__name__
 
 
 def check_passes(recipe: Recipe, path: Path) -> None:
@@ -154,11 +170,28 @@ def apply_override(raw: dict[str, Any], item: str, path: Path) -> None:
     for part in parts[:-1]:
         node = _child(node, part, key, path)
     last = parts[-1]
-    parsed = yaml.safe_load(value)
+    parsed = parse_override_value(value, item)
     if isinstance(node, list):
         node[_index(node, last, key, path)] = parsed
     else:
         node[last] = parsed
+
+
+def parse_override_value(value: str, item: str) -> Any:
+    """The value of `--set key=value` as YAML (numbers, booleans, lists), refusing tags (`!!python/...`, `!x`)."""
+    try:
+        events = list(yaml.parse(value, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        raise UserError(f"--set '{item}': the value is not valid YAML ({_first_line(exc)})") from None
+    if any(getattr(event, "tag", None) and getattr(event, "implicit", (True,)) in (False, (False, False))
+           for event in events):  # fmt: skip
+        raise UserError(f"--set '{item}': YAML tags are not allowed in a value; write the plain value")
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise UserError(f"--set '{item}': the value is not valid YAML ({_first_line(exc)})") from None
+    except RecursionError:
+        raise UserError(f"--set '{item}': the value is nested too deeply") from None
 
 
 def _child(node: Any, part: str, key: str, path: Path) -> Any:

@@ -11,14 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgepose.errors import UserError
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SynthData(_Strict):
@@ -64,14 +63,12 @@ class TrainRecipe(_Strict):
 
 def load_train_recipe(path: str | Path) -> TrainRecipe:
     """Read and validate a training recipe (one UserError naming the file and key on any problem)."""
-    from edgepose.recipe import _recipe_error
+    from edgepose.recipe import _recipe_error, read_yaml
 
     path = resolve_train_recipe(str(path))
+    raw = read_yaml(path)
     try:
-        raw = yaml.safe_load(path.read_text())
         return TrainRecipe.model_validate(raw)
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     except ValidationError as exc:
         raise UserError(_recipe_error(exc, path, TrainRecipe)) from None
 

@@ -78,10 +78,13 @@ def eval_command(
     from edgepose.errors import UserError
     from edgepose.evaluate import evaluate
     from edgepose.metrics.decode import REFINE_METHODS
+    from edgepose.paths import check_output
     from edgepose.runtimes import open_session
 
     if decode not in REFINE_METHODS:
         raise UserError(f"--decode must be one of {', '.join(REFINE_METHODS)}, got '{decode}'")
+    if out:
+        check_output(out, [model, data, predictions], option="--out")
     if predictions is not None:
         if model is not None or model_factory is not None:
             raise UserError("give either MODEL or --predictions, not both")

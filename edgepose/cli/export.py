@@ -65,7 +65,8 @@ def export_command(
     from edgepose.console import info, print_json
     from edgepose.errors import UserError
     from edgepose.export.convert import INT8_HINT, export_model, source_precision
-    from edgepose.formats import EXPORT_FORMATS, PRECISIONS, check_choice
+    from edgepose.formats import EXPORT_FORMATS, PRECISIONS, check_choice, check_output_suffix
+    from edgepose.paths import check_output
 
     if not output:
         raise UserError("give the output file with -o OUT (e.g. -o model.onnx)")
@@ -74,6 +75,8 @@ def export_command(
     # bad input is refused before any progress line, so stderr holds the one error line (DESIGN.md)
     check_choice("export format", fmt, EXPORT_FORMATS)
     check_choice("precision", precision, PRECISIONS)
+    check_output_suffix(fmt, output)
+    check_output(output, [model, verify_data, timing_cache])
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
     if precision == "int8" and source_precision(artifact) != "int8":
         raise UserError(INT8_HINT)

@@ -28,8 +28,8 @@ DEFAULT_RUNTIMES = ["onnxruntime", "openvino"]
 def ghost_command(
     model: OptionalModelArg = None,
     output: Annotated[str, typer.Option("--output", "-o", help="ghosted checkpoint to write (.pt)")] = "",
-    ratio: Annotated[int, typer.Option("--ratio", help="s: 1/s of each layer's outputs come from its full conv (>= 2)")] = 2,
-    dw_kernel: Annotated[int, typer.Option("--dw-kernel", help="d: kernel of the cheap depthwise convs (odd)")] = 3,
+    ratio: Annotated[int, typer.Option("--ratio", min=2, help="s: 1/s of each layer's outputs come from its full conv (>= 2)")] = 2,
+    dw_kernel: Annotated[int, typer.Option("--dw-kernel", min=1, help="d: kernel of the cheap depthwise convs (odd)")] = 3,
     include: Annotated[Strings, typer.Option("--include", help="replace only layers matching (wildcards, repeatable)")] = None,
     exclude: Annotated[Strings, typer.Option("--exclude", help="never replace layers matching (wildcards, repeatable)")] = None,
     no_deconv: Annotated[bool, typer.Option("--no-deconv", help="leave transposed convs (deconvs) as they are")] = False,
@@ -38,20 +38,20 @@ def ghost_command(
     keep_stem: Annotated[bool, typer.Option("--keep-stem/--ghost-stem", help="leave the first conv on the image alone")] = True,
     calib: Annotated[OptStr, typer.Option("--calib", help="COCO keypoints JSON whose images fit the init "
                                           "(default: --finetune-data; else random inputs)")] = None,  # fmt: skip
-    calib_images: Annotated[int, typer.Option("--calib-images", help="images for the least-squares init (0: weights only)")] = 16,
+    calib_images: Annotated[int, typer.Option("--calib-images", min=0, help="images for the least-squares init (0: weights only)")] = 16,
     finetune_data: Annotated[OptStr, typer.Option("--finetune-data", help="COCO keypoints JSON to fine-tune on")] = None,
-    epochs: Annotated[OptInt, typer.Option("--epochs", help="fine-tuning epochs (default 3 with --finetune-data)")] = None,
+    epochs: Annotated[OptInt, typer.Option("--epochs", min=0, max=10_000, help="fine-tuning epochs (default 3 with --finetune-data)")] = None,
     lr: Annotated[float, typer.Option("--lr", help="fine-tuning peak learning rate")] = 5e-4,
-    distill: Annotated[float, typer.Option("--distill", help="teacher (original model) share of the targets, 0..1")] = 0.5,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="fine-tuning batch size")] = 32,
-    max_steps: Annotated[OptInt, typer.Option("--max-steps", help="fine-tuning steps per epoch at most")] = None,
+    distill: Annotated[float, typer.Option("--distill", min=0.0, max=1.0, help="teacher (original model) share of the targets, 0..1")] = 0.5,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="fine-tuning batch size")] = 32,
+    max_steps: Annotated[OptInt, typer.Option("--max-steps", min=1, help="fine-tuning steps per epoch at most")] = None,
     eval_data: Annotated[OptStr, typer.Option("--eval", help="COCO keypoints JSON: accuracy before/after")] = None,
-    eval_limit: Annotated[OptInt, typer.Option("--eval-limit", help="score only the first N people")] = None,
+    eval_limit: Annotated[OptInt, typer.Option("--eval-limit", min=1, help="score only the first N people")] = None,
     val_data: Annotated[OptStr, typer.Option("--val", help="data that picks the best fine-tuning epoch (default: --eval)")] = None,
     runtime: Annotated[Strings, typer.Option("--runtime", help="runtime(s) for the latency ratio, repeatable "
                                              "(default: onnxruntime and openvino; none: skip)")] = None,  # fmt: skip
-    threads: Annotated[OptInt, typer.Option("--threads", help="CPU threads for fine-tuning and timing")] = None,
-    iters: Annotated[int, typer.Option("--iters", help="interleaved timing iterations")] = 60,
+    threads: Annotated[OptInt, typer.Option("--threads", min=1, help="CPU threads for fine-tuning and timing")] = None,
+    iters: Annotated[int, typer.Option("--iters", min=2, help="interleaved timing iterations")] = 60,
     arch: ArchOpt = None,
     model_factory: FactoryOpt = None,
     trust_checkpoint: TrustOpt = False,
@@ -67,11 +67,13 @@ def ghost_command(
     from edgepose.errors import UserError
     from edgepose.passes import make_config
     from edgepose.passes.to_file import measured_rewrite
+    from edgepose.paths import check_output
 
     if not output:
         raise UserError("give the output checkpoint with -o OUT (e.g. -o ghost.pt)")
     if epochs is not None and finetune_data is None:
         raise UserError("--epochs fine-tunes on --finetune-data ANN.json; give it too")
+    check_output(output, [model, finetune_data, eval_data, val_data, calib])
     runtimes = parse_runtimes(runtime, DEFAULT_RUNTIMES)
     options: dict[str, Any] = {
         "ratio": ratio, "dw_kernel": dw_kernel, "include": include or ["*"], "exclude": exclude or [],

@@ -33,8 +33,8 @@ def prune_command(
     method: Annotated[str, typer.Option("--method", help="structured | magnitude | sensitivity")] = "structured",
     importance: Annotated[str, typer.Option("--importance", help="l1 | l2 | bn_scale | taylor")] = "l1",
     global_pruning: Annotated[bool, typer.Option("--global", help="rank channels across layers (not per layer)")] = False,
-    iterative: Annotated[int, typer.Option("--iterative", help="K steps of prune -> fine-tune (epochs split over them)")] = 1,
-    round_to: Annotated[int, typer.Option("--round-to", help="keep channel counts multiples of N (0: off)")] = 8,
+    iterative: Annotated[int, typer.Option("--iterative", min=1, max=50, help="K steps of prune -> fine-tune (epochs split over them)")] = 1,
+    round_to: Annotated[int, typer.Option("--round-to", min=0, help="keep channel counts multiples of N (0: off)")] = 8,
     max_layer_ratio: Annotated[float, typer.Option("--max-layer-ratio", help="never remove more than this share of a layer")] = 0.9,
     target_gflops: Annotated[OptFloat, typer.Option("--target-gflops", help="prune until GFLOPs <= this share (e.g. 0.5); "
                                                     "replaces --ratio")] = None,  # fmt: skip
@@ -42,18 +42,18 @@ def prune_command(
     include: Annotated[Patterns, typer.Option("--include", help="prune only layers matching (wildcards, repeatable)")] = None,
     exclude: Annotated[Patterns, typer.Option("--exclude", help="never prune layers matching (wildcards, repeatable)")] = None,
     finetune_data: Annotated[OptStr, typer.Option("--finetune-data", help="COCO keypoints JSON to fine-tune on")] = None,
-    epochs: Annotated[OptInt, typer.Option("--epochs", help="fine-tuning epochs in total (default 3 with --finetune-data)")] = None,
+    epochs: Annotated[OptInt, typer.Option("--epochs", min=0, max=10_000, help="fine-tuning epochs in total (default 3 with --finetune-data)")] = None,
     lr: Annotated[float, typer.Option("--lr", help="fine-tuning peak learning rate")] = 5e-4,
-    distill: Annotated[float, typer.Option("--distill", help="teacher (unpruned model) share of the targets, 0..1")] = 0.5,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="fine-tuning batch size")] = 32,
+    distill: Annotated[float, typer.Option("--distill", min=0.0, max=1.0, help="teacher (unpruned model) share of the targets, 0..1")] = 0.5,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="fine-tuning batch size")] = 32,
     eval_data: Annotated[OptStr, typer.Option("--eval", help="COCO keypoints JSON: accuracy before/after")] = None,
-    eval_limit: Annotated[OptInt, typer.Option("--eval-limit", help="score only the first N people")] = None,
+    eval_limit: Annotated[OptInt, typer.Option("--eval-limit", min=1, help="score only the first N people")] = None,
     val_data: Annotated[OptStr, typer.Option("--val", help="data for the sensitivity scan and the best fine-tuning "
                                              "epoch (default: --eval)")] = None,  # fmt: skip
-    scan_images: Annotated[int, typer.Option("--scan-images", help="sensitivity: people scored per scan entry")] = 64,
+    scan_images: Annotated[int, typer.Option("--scan-images", min=1, help="sensitivity: people scored per scan entry")] = 64,
     runtime: Annotated[str, typer.Option("--runtime", help="runtime for the latency ratio (none: skip)")] = "onnxruntime",
-    threads: Annotated[OptInt, typer.Option("--threads", help="CPU threads for fine-tuning and timing")] = None,
-    iters: Annotated[int, typer.Option("--iters", help="interleaved timing iterations")] = 60,
+    threads: Annotated[OptInt, typer.Option("--threads", min=1, help="CPU threads for fine-tuning and timing")] = None,
+    iters: Annotated[int, typer.Option("--iters", min=2, help="interleaved timing iterations")] = 60,
     arch: ArchOpt = None,
     model_factory: FactoryOpt = None,
     trust_checkpoint: TrustOpt = False,
@@ -70,11 +70,13 @@ def prune_command(
     from edgepose.passes import make_config
     from edgepose.passes.select import check_patterns
     from edgepose.passes.to_file import measured_rewrite
+    from edgepose.paths import check_output
 
     if not output:
         raise UserError("give the output checkpoint with -o OUT (e.g. -o pruned.pt)")
     if epochs is not None and finetune_data is None:
         raise UserError("--epochs fine-tunes on --finetune-data ANN.json; give it too")
+    check_output(output, [model, finetune_data, eval_data, val_data])
     options: dict[str, Any] = {
         "method": method, "ratio": ratio, "importance": importance, "global_pruning": global_pruning,
         "iterative_steps": iterative, "round_to": round_to or None, "max_layer_ratio": max_layer_ratio,

@@ -60,6 +60,7 @@ def quantize_command(
     from edgepose.errors import GateFailed, UserError
     from edgepose.formats import QUANTIZE_BACKENDS, check_choice, check_output_suffix
     from edgepose.passes.to_file import quantize_to_file
+    from edgepose.paths import check_output
 
     if not calib:
         raise UserError("give calibration data with --calib ANN.json")
@@ -67,6 +68,7 @@ def quantize_command(
         raise UserError("give the output file with -o OUT (.onnx, or .xml for --backend openvino)")
     check_choice("backend", backend, tuple(QUANTIZE_BACKENDS))
     check_output_suffix(QUANTIZE_BACKENDS[backend].format, output, what=f"--backend {backend}")
+    check_output(output, [model, calib, eval_data, finetune_data])
     options = {
         "mode": mode, "backend": backend, "method": method, "calib_images": calib_images, "include": include or ["*"],
         "exclude": exclude or [], "keep_output_float": not quantize_output, "analyze": analyze, "max_drop": max_drop,

@@ -21,14 +21,14 @@ def train_command(
     recipe: Annotated[Optional[str], typer.Option("--recipe", help="a shipped training recipe's name (see `edgepose train --list`) or a .yaml file: "  # noqa: UP045
                                                   "architecture, data, schedule and output in one file")] = None,
     val: Annotated[Optional[str], typer.Option("--val", help="validation annotations")] = None,  # noqa: UP045
-    epochs: Annotated[int, typer.Option(help="training epochs")] = 20,
-    batch: Annotated[int, typer.Option(help="batch size")] = 32,
+    epochs: Annotated[int, typer.Option(min=1, max=10_000, help="training epochs")] = 20,
+    batch: Annotated[int, typer.Option(min=1, help="batch size")] = 32,
     lr: Annotated[float, typer.Option(help="peak AdamW learning rate")] = 1e-3,
     input_size: Annotated[Optional[str], typer.Option("--input-size", help="HxW (default: the architecture's)")] = None,  # noqa: UP045
     init: Annotated[Optional[str], typer.Option("--init", help="start from this checkpoint's weights")] = None,  # noqa: UP045
     kw: KwOpt = None,
-    workers: Annotated[int, typer.Option(help="data-loading worker processes")] = 2,
-    val_limit: Annotated[Optional[int], typer.Option("--val-limit", help="validate on the first N people")] = None,  # noqa: UP045
+    workers: Annotated[int, typer.Option(min=0, help="data-loading worker processes")] = 2,
+    val_limit: Annotated[Optional[int], typer.Option("--val-limit", min=1, help="validate on the first N people")] = None,  # noqa: UP045
     val_every: Annotated[int, typer.Option("--val-every", min=1, help="validate every N epochs (and after the last)")] = 1,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch CPU threads")] = None,  # noqa: UP045
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
@@ -42,8 +42,11 @@ def train_command(
 
     Example: edgepose train simplebaseline-lite --data synth/train.json --val synth/val.json -o demo.pt --epochs 30
     """
+    import math
+
     from edgepose.console import info, print_json, stdout
     from edgepose.errors import UserError
+    from edgepose.paths import check_output
     from edgepose.train import TrainConfig, train
     from edgepose.training_setup import build_for_training, parse_kwargs
 
@@ -62,6 +65,9 @@ def train_command(
         val_limit, val_every, threads = schedule.val_limit, schedule.val_every, schedule.threads
     if not (arch and data and out):
         raise UserError("give ARCH, --data TRAIN.json and -o OUT.pt, or --recipe NAME (a shipped training recipe) or --recipe FILE.yaml")
+    if not (math.isfinite(lr) and 0 < lr < 10):
+        raise UserError(f"--lr must be a positive learning rate below 10, got {lr}")
+    check_output(out, [data, val, init, recipe])
     artifact = build_for_training(arch, data, kwargs, input_size, init)
     cfg = TrainConfig(
         epochs=epochs, batch_size=batch, lr=lr, workers=workers, seed=seed, val_limit=val_limit,

@@ -209,7 +209,24 @@ def _openvino_io_shapes(path: Path) -> tuple[list, list]:
     return [dims(p) for p in model.inputs], [dims(p) for p in model.outputs]
 
 
+def _check_ir_xml(path: Path) -> None:
+    """An OpenVINO IR is an XML document with a <net> root and a .bin beside it; say so before OpenVINO's native
+    parser is given junk (it logs several lines of its own to stderr first)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        for _event, element in ET.iterparse(path, events=("start",)):
+            if element.tag != "net":
+                raise UserError(f"{path} is not an OpenVINO IR (its XML root is <{element.tag}>, not <net>)")
+            break
+    except ET.ParseError as exc:
+        raise UserError(f"{path} is not an OpenVINO IR (not well-formed XML: {exc})") from None
+    if not path.with_suffix(".bin").is_file():
+        raise UserError(f"{path}: its weights file {path.with_suffix('.bin').name} is missing beside it")
+
+
 def _read_openvino(path: str | Path) -> Any:
+    _check_ir_xml(Path(path))
     try:
         import openvino as ov
     except ImportError:

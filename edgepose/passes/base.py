@@ -36,9 +36,9 @@ class Stage(IntEnum):
 
 
 class PassConfig(BaseModel):
-    """Base of every pass config: unknown keys are errors, values are validated and typed."""
+    """Base of every pass config: unknown keys are errors, values are validated and typed (NaN / inf refused)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass

@@ -47,29 +47,41 @@ def optimize(
         model = demo_checkpoint()
     run_root = Path(out) if out else Path("runs") / f"{recipe_obj.name}-{_stem(model, options)}"
     eval_data, calib_data, train_data = _data_files(recipe_obj, recipe_path, data, demo, log)
+    from edgepose.paths import check_output
+
+    check_output(run_root, [model, eval_data, calib_data, train_data, recipe_path], option="--out", folder=True)
     _check_data_needs(recipe_obj, train_data)
     return _run(model, options, recipe_obj, run_root, eval_data, calib_data, train_data, progress, log, check_gates)
 
 
 def _run(model: Any, options: LoadOptions, recipe: Recipe, run_root: Path, eval_data: Path, calib_data: Path,
          train_data: Path | None, progress: bool, log: Callable[[str], None], check_gates: bool) -> dict[str, Any]:  # fmt: skip
-    import yaml
-
-    from edgepose.fileio import write_text
     from edgepose.loading import load_artifact
-    from edgepose.pipeline.final import run_final
-    from edgepose.pipeline.gates import failed, judge_gates
-    from edgepose.pipeline.measure import metric_name
-    from edgepose.pipeline.run_dir import RunDir, file_digest, fingerprint
-    from edgepose.pipeline.steps import Inputs, run_baseline, run_pass_step
-    from edgepose.report.build import build_report, write_report
+    from edgepose.pipeline.run_dir import RunDir
 
     baseline = load_artifact(model, options)
     if baseline.model is None:
         raise UserError(f"optimize starts from a PyTorch model (an edgepose .pt checkpoint or --model-factory); "
                         f"{model} is a {baseline.format} file")  # fmt: skip
     run = RunDir(run_root)
-    run.root.mkdir(parents=True, exist_ok=True)
+    with run.locked():
+        return _run_locked(run, baseline, model, options, recipe, eval_data, calib_data, train_data, progress, log,
+                           check_gates)  # fmt: skip
+
+
+def _run_locked(run: Any, baseline: Any, model: Any, options: LoadOptions, recipe: Recipe, eval_data: Path,
+                calib_data: Path, train_data: Path | None, progress: bool, log: Callable[[str], None],
+                check_gates: bool) -> dict[str, Any]:  # fmt: skip
+    import yaml
+
+    from edgepose.fileio import write_text
+    from edgepose.pipeline.final import run_final
+    from edgepose.pipeline.gates import failed, judge_gates
+    from edgepose.pipeline.measure import metric_name
+    from edgepose.pipeline.run_dir import file_digest, fingerprint
+    from edgepose.pipeline.steps import Inputs, run_baseline, run_pass_step
+    from edgepose.report.build import build_report, write_report
+
     write_text(run.root / "recipe.yaml", yaml.safe_dump(recipe.model_dump(by_alias=True), sort_keys=False))
     inputs = Inputs(recipe, eval_data, calib_data, train_data, options, progress, log, baseline=baseline)
     model_key = file_digest(model) if model is not None else options.model_factory
@@ -90,7 +102,7 @@ def _run(model: Any, options: LoadOptions, recipe: Recipe, run_root: Path, eval_
     bad = failed(gates)
     if check_gates and bad:
         summary = "; ".join(f"{g['name']}: {g['value']} vs limit {g['limit']}" for g in bad)
-        raise GateFailed(f"gate failed ({summary}); the report is in {run.root}")
+        raise GateFailed(f"gate failed ({summary}); the report is in {run.root}", report=report)
     return report
 
 
@@ -120,6 +132,9 @@ def _data_files(recipe: Recipe, recipe_path: Path, data: Any, demo: bool,
         eval_data = demo_val_data(log=log)
     train_data = resolve(recipe.data.train)
     calib_data = resolve(recipe.data.calib) or train_data or eval_data
+    if calib_data == eval_data and any(entry.pass_ == "quantize" for entry in recipe.passes):
+        log(f"warning: calibrating on the evaluation data ({eval_data}): the accuracy drop is then measured on the "
+            "images the INT8 ranges were fitted to; give --set data.calib=... (or data.train) to keep them apart")  # fmt: skip
     for path in (eval_data, calib_data, train_data):
         if path is not None and not path.is_file():
             raise UserError(f"data file not found: {path}")
