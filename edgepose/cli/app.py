@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
 def _run_app(args: list[str]) -> None:
     """Run the command; with --json, stray stdout writes (libraries' progress bars) go to stderr."""
     if "--json" not in args:
-        app(args=args, prog_name="edgepose", standalone_mode=False)
+        _exit_with(app(args=args, prog_name="edgepose", standalone_mode=False))
         return
     import contextlib
 
@@ -104,9 +104,16 @@ def _run_app(args: list[str]) -> None:
     output.json_stream = sys.stdout
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            app(args=args, prog_name="edgepose", standalone_mode=False)
+            code = app(args=args, prog_name="edgepose", standalone_mode=False)
     finally:
         output.json_stream = None
+    _exit_with(code)
+
+
+def _exit_with(code: object) -> None:
+    """Without standalone mode click returns a command's `typer.Exit(code)` instead of raising it."""
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)
 
 
 def _fail(message: str, code: int) -> None:
