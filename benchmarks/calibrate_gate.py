@@ -146,6 +146,10 @@ def quiet_reference(args: argparse.Namespace, workdir: Path, targets: list[float
         ladder.append({"area_scale": scale, "input_size": f"{size[0]}x{size[1]}", **run})
         log(f"quiet: {size[0]}x{size[1]} (area x{scale}) ratio {run['ratio']:.3f} CI {run['ci95'][0]:.3f}-{run['ci95'][1]:.3f}")
     chosen = {str(t): min(ladder, key=lambda e: abs(e["ratio"] - t)) for t in targets}
+    for t, entry in chosen.items():
+        if abs(entry["ratio"] - float(t)) > (float(t) - 1) / 3:
+            log(f"warning: no size came close to a {t}x slowdown (closest {entry['ratio']:.3f} at {entry['input_size']}): "
+                "widen --ladder, or re-run on a quieter machine")
     return {"base_size": args.input_size, "arch": args.arch, "runtime": args.runtime, "threads": args.threads,
             "quiet_iters": args.quiet_iters, "load1_at_start": load, "load1_at_end": os.getloadavg()[0],
             "ladder": ladder, "chosen": chosen}  # fmt: skip
@@ -171,7 +175,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     import numpy as np
 
     summary: dict[str, Any] = {}
-    for name in dict.fromkeys(r["scenario"] for r in runs):
+    names = sorted(dict.fromkeys(r["scenario"] for r in runs), key=lambda n: (n != "A vs A", _target_of(n), n))
+    for name in names:
         rows = [r for r in runs if r["scenario"] == name]
         n = len(rows)
         covers = sum(r["ci95"][0] <= r["true_ratio"] <= r["ci95"][1] for r in rows)
@@ -192,6 +197,16 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         entry["checks"] = checks
         summary[name] = entry
     return summary
+
+
+def scenario_name(target: float) -> str:
+    return f"B {round((target - 1) * 100)}% slower"
+
+
+def _target_of(name: str) -> float:
+    """1.2 for 'B 20% slower' (0 for other names)."""
+    parts = name.split()
+    return 1 + float(parts[1].rstrip("%")) / 100 if len(parts) == 3 and parts[1].endswith("%") else 0.0
 
 
 def _pct(r: dict[str, Any]) -> str:
@@ -295,7 +310,7 @@ def run(args: argparse.Namespace, targets: list[float], workdir: Path) -> int:
     for t in targets:
         chosen = reference["chosen"][str(t)]
         path_b = export(reference["arch"], input_size(chosen["input_size"]), workdir)
-        scenarios += [(f"B {round((t - 1) * 100)}% slower", path_b, chosen["ratio"])] * args.reps_slow
+        scenarios += [(scenario_name(t), path_b, chosen["ratio"])] * args.reps_slow
     random.Random(args.seed).shuffle(scenarios)
     started = time.monotonic()
     with Load(args.load_procs, args.load_pattern, args.load_lifetime, args.seed) as load:

@@ -189,6 +189,8 @@ def compare_sessions(
     if max_seconds is not None and max_seconds < 0:
         raise UserError(f"--max-seconds must be >= 0, got {max_seconds}")
     design, planned = fit_design(iters, BlockDesign(order, block_iters, warmup, seed, settle_ms))
+    import scipy.stats  # noqa: F401  (imported before the clock starts: on a busy machine it takes seconds)
+
     start = clock()
     warm_up(session_a, feeds_a, session_b, feeds_b, design.warmup)
     times, looks = BlockTimes(), 0
@@ -199,19 +201,20 @@ def compare_sessions(
             on_progress(CompareProgress(done.pairs, planned, clock() - start, looks,
                                         last.ratio_p50 if last else None, last.ci95 if last else None))  # fmt: skip
 
-    pairs_start = clock()
+    timing_s = 0.0  # spent timing pairs: the pace an extension is planned with
     while True:
         orders = pair_orders(design, times.pairs, planned - times.pairs)
+        started = clock()
         run_pairs(session_a, feeds_a, session_b, feeds_b, orders, design.block_iters, times, timer, report,
                   design.settle_ms, clock)
+        timing_s += clock() - started
         looks += 1
         last = compare_blocks(times, threshold, design, ci, resamples, clock() - start, looks)
         report(times)
         if last.verdict != "inconclusive" or not max_seconds:
             return last
         now = clock()
-        add = extension_pairs(times.pairs, (now - pairs_start) / times.pairs, start + max_seconds - now,
-                              design.pairs_per_unit)  # fmt: skip
+        add = extension_pairs(times.pairs, timing_s / times.pairs, start + max_seconds - now, design.pairs_per_unit)
         if add < design.pairs_per_unit:
             return last
         planned = times.pairs + add

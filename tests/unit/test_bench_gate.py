@@ -82,9 +82,10 @@ def pair(ms_a: float, ms_b: float, seed: int = 0, **machine: float) -> tuple[Fak
     return FakeSession("a", ms_a, m, log), FakeSession("b", ms_b, m, log), m, log
 
 
-def gate(ms_a: float, ms_b: float, seed: int = 0, machine: dict | None = None, **kwargs):  # noqa: ANN201
+def gate(ms_a: float, ms_b: float, seed: int = 0, machine: dict | None = None, block_iters: int = 5, **kwargs):  # noqa: ANN201
+    """compare_sessions on fake sessions (blocks of 5 here, so the tests do not move with the CLI's default)."""
     a, b, m, _ = pair(ms_a, ms_b, seed, **(machine or {}))
-    return compare_sessions(a, FEEDS, b, FEEDS, timer=fake_timer, clock=m, seed=seed, **kwargs)
+    return compare_sessions(a, FEEDS, b, FEEDS, timer=fake_timer, clock=m, seed=seed, block_iters=block_iters, **kwargs)
 
 
 # ---- the design -----------------------------------------------------------------------------------
