@@ -135,9 +135,10 @@ def bench_compare_command(
     Exit codes (stable; CI scripts may rely on them): 0 pass (B is not slower than 1+T, with 95%
     confidence), 1 fail (B is slower than 1+T, with 95% confidence), 4 inconclusive (the interval
     straddles 1+T even after extending up to --max-seconds: too noisy to tell; --inconclusive-ok turns
-    it into 0), 2 bad input.
+    it into 0), 2 bad input. On a shared machine (a CI runner) use --threads 1: other jobs' preemptions
+    make multi-threaded runs far noisier (benchmarks/README.md, "The gate's statistics").
 
-    Example: edgepose bench compare main.onnx pr.onnx --fail-if-slower 5% --max-seconds 120 --json
+    Example: edgepose bench compare main.onnx pr.onnx --fail-if-slower 5% --threads 1 --json
     """
     from edgepose.bench.benchmark import bench_result
     from edgepose.bench.compare import compare_sessions, parse_threshold
