@@ -75,6 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ladder", default=",".join(map(str, LADDER)), help="input-area scales the quiet reference tries")
     p.add_argument("--reference", type=Path, help="reuse the `reference` of an earlier --out JSON")
     p.add_argument("--reference-only", action="store_true", help="stop after the quiet reference")
+    p.add_argument("--max-minutes", type=float, default=50.0,
+                   help="stop starting gate runs after this long under load (the order is shuffled, so a stop "
+                        "leaves every scenario with about its share of runs)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workdir", type=Path, help="keep the exported models here (default: a temporary folder)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/calibration.json"))
@@ -248,6 +251,18 @@ def markdown_table(summary: dict[str, Any], config: dict[str, Any], reference: d
     return "\n".join(lines) + "\n"
 
 
+def reference_lines(reference: dict[str, Any]) -> str:
+    """The quiet reference under the table: each size's true ratio and which target used it."""
+    used: dict[str, list[str]] = {}
+    for t, e in reference["chosen"].items():
+        used.setdefault(e["input_size"], []).append(scenario_name(float(t)))
+    sizes = ", ".join(f"{e['input_size']} {e['ratio']:.3f} ({e['ci95'][0]:.3f}-{e['ci95'][1]:.3f})"
+                      + (f" -> {' and '.join(used[e['input_size']])}" if e["input_size"] in used else "")
+                      for e in reference["ladder"])  # fmt: skip
+    return (f"\nQuiet reference (B/A against {reference['base_size']}, {reference['quiet_iters']} runs each, load "
+            f"average {reference['load1_at_start']:.2f} at the start): {sizes}.\n")
+
+
 class Load:
     """Busy background processes, each bounded by its own lifetime, respawned while needed, stopped on exit."""
 
@@ -324,6 +339,10 @@ def run(args: argparse.Namespace, targets: list[float], workdir: Path) -> int:
     started = time.monotonic()
     with Load(args.load_procs, args.load_pattern, args.load_lifetime, args.seed) as load:
         for i, (name, path_b, truth) in enumerate(scenarios):
+            if time.monotonic() - started > args.max_minutes * 60:
+                log(f"warning: --max-minutes {args.max_minutes:g} reached after {i} of {len(scenarios)} runs")
+                out["stopped_early"] = {"done": i, "planned": len(scenarios)}
+                break
             load.ensure()
             record = {"scenario": name, "true_ratio": truth, **gate(path_a, path_b, args, seed=args.seed + i)}
             out["runs"].append(record)
@@ -332,7 +351,9 @@ def run(args: argparse.Namespace, targets: list[float], workdir: Path) -> int:
                 f"load {record['load1']:.1f}")  # fmt: skip
     out["summary"] = summarize(out["runs"])
     out["wall_s"] = round(time.monotonic() - started, 1)
-    table = markdown_table(out["summary"], out["config"], reference)
+    table = markdown_table(out["summary"], out["config"], reference) + reference_lines(reference)
+    if "stopped_early" in out:
+        table += f"\nStopped by --max-minutes after {out['stopped_early']['done']} of {out['stopped_early']['planned']} runs.\n"
     write_json(args.out, out)
     if args.markdown_out:
         write_text(args.markdown_out, table)
