@@ -46,30 +46,32 @@ def evaluate_artifact(
 def compare_latency(
     a: Artifact, b: Artifact, runtime_a: str | None = "onnxruntime", runtime_b: str | None = None, *,
     threads: int | None = None, device: str | None = None, iters: int = 60, warmup: int = 10,
-    **compare_options: Any,
+    spinning: bool = False, on_open: Any = None, **compare_options: Any,
 ) -> dict[str, Any]:  # fmt: skip
-    """A and B timed interleaved in one process (batch 1): both bench JSONs, the p50 ratio B/A with its 95% CI,
-    the speedup A/B with its CI, and the gate's verdict.
+    """A and B timed in ABBA blocks in one process (batch 1): the gate's JSON (ratio_p50 B/A with its 95%
+    interval over blocks, verdict, design), both bench JSONs as `a` and `b`, and the speedup A/B with its CI.
 
-    `runtime_b` defaults to `runtime_a`; None picks each file's own runtime. `compare_options` go to
-    `compare_sessions` (threshold, resamples, seed, ...).
+    `runtime_b` defaults to `runtime_a`; None picks each file's own runtime. ONNX Runtime sessions are
+    opened with thread spinning off (`spinning`): one session's spinning threads slow the other after each
+    switch. `on_open(session_a, session_b)` is called before timing starts; `compare_options` go to
+    `compare_sessions` (threshold, max_seconds, order, ci, on_progress, ...).
     """
     from edgepose.bench.benchmark import bench_result
     from edgepose.bench.compare import compare_sessions
     from edgepose.runtimes import make_feeds, open_session
 
-    session_a = open_session(a, runtime_a, threads=threads, device=device)
-    session_b = open_session(b, runtime_b or runtime_a, threads=threads, device=device)
+    session_a = open_session(a, runtime_a, threads=threads, device=device, spinning=spinning)
+    session_b = open_session(b, runtime_b or runtime_a, threads=threads, device=device, spinning=spinning)
+    if on_open is not None:
+        on_open(session_a, session_b)
     result = compare_sessions(session_a, make_feeds(a.spec), session_b, make_feeds(b.spec), iters=iters,
                               warmup=warmup, **compare_options)  # fmt: skip
     lo, hi = result.ci95
     return {
-        "runtime_a": session_a.runtime, "runtime_b": session_b.runtime, "threads": threads, "iters": iters,
+        **result.summary(),
         "a": bench_result(a, session_a, [(1, result.a)]), "b": bench_result(b, session_b, [(1, result.b)]),
-        "ratio_p50": round(result.ratio_p50, 4), "ci95": [round(lo, 4), round(hi, 4)],
-        "ratio_of_p50s": round(result.ratio_of_p50s, 4),
+        "runtime_a": session_a.runtime, "runtime_b": session_b.runtime, "threads": threads,
         "speedup": round(1.0 / result.ratio_p50, 4), "speedup_ci95": [round(1.0 / hi, 4), round(1.0 / lo, 4)],
-        "threshold": result.threshold, "verdict": result.verdict,
     }  # fmt: skip
 
 

@@ -1,4 +1,9 @@
-"""OpenVINO CPU runtime: reads an IR (.xml) or an ONNX file; threads via INFERENCE_NUM_THREADS."""
+"""OpenVINO CPU runtime: reads an IR (.xml) or an ONNX file; threads via INFERENCE_NUM_THREADS.
+
+Latency mode compiles with PERFORMANCE_HINT LATENCY and runs one synchronous request at a time;
+throughput mode (`open_async`) compiles with PERFORMANCE_HINT THROUGHPUT (or an explicit NUM_STREAMS)
+and keeps OPTIMAL_NUMBER_OF_INFER_REQUESTS requests in flight through an AsyncInferQueue.
+"""
 
 from __future__ import annotations
 
@@ -28,28 +33,44 @@ def is_available(name: str) -> tuple[bool, str]:
     return True, ""
 
 
-class OpenVinoSession:
-    def __init__(self, path: Path, threads: int | None, precision: str, file_precision: str, workdir: Any):
-        import openvino as ov
+def _compile(path: Path, config: dict[str, Any]) -> tuple[Any, Any]:
+    """(model, compiled model) on the CPU plugin; a file OpenVINO cannot read or compile is a UserError."""
+    import openvino as ov
 
-        core = ov.Core()
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision]}
-        if threads is not None:
-            config["INFERENCE_NUM_THREADS"] = int(threads)
-        try:
-            model = core.read_model(str(path))
-            self._compiled = core.compile_model(model, "CPU", config)
-        except RuntimeError as exc:
-            raise UserError(f"OpenVINO cannot load {path}: {str(exc).strip().splitlines()[0][:240]}") from None
-        self._request = self._compiled.create_infer_request()
-        self._workdir = workdir
+    core = ov.Core()
+    try:
+        model = core.read_model(str(path))
+        return model, core.compile_model(model, "CPU", config)
+    except RuntimeError as exc:
+        raise UserError(f"OpenVINO cannot load {path}: {str(exc).strip().splitlines()[0][:240]}") from None
+
+
+def _base_config(precision: str, threads: int | None, hint: str) -> dict[str, Any]:
+    config: dict[str, Any] = {"PERFORMANCE_HINT": hint, "INFERENCE_PRECISION_HINT": PRECISION_HINTS[precision]}
+    if threads is not None:
+        config["INFERENCE_NUM_THREADS"] = int(threads)
+    return config
+
+
+class _Described:
+    """Names, precision and batch shared by the latency and the throughput session."""
+
+    def _describe(self, model: Any, compiled: Any, threads: int | None, precision: str, file_precision: str) -> None:
         self.runtime, self.device, self.threads = "openvino", "cpu", threads
         self.precision = file_precision if file_precision == "int8" else precision
         self.input_names = tuple(p.get_any_name() for p in model.inputs)
         self.output_names = tuple(p.get_any_name() for p in model.outputs)
-        self._outputs = list(self._compiled.outputs)
+        self._outputs = list(compiled.outputs)
         batch = model.inputs[0].get_partial_shape()[0]
         self.fixed_batch = batch.get_length() if batch.is_static else None
+
+
+class OpenVinoSession(_Described):
+    def __init__(self, path: Path, threads: int | None, precision: str, file_precision: str, workdir: Any):
+        model, self._compiled = _compile(path, _base_config(precision, threads, "LATENCY"))
+        self._request = self._compiled.create_infer_request()
+        self._workdir = workdir
+        self._describe(model, self._compiled, threads, precision, file_precision)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         array = check_feeds(self, feeds)
@@ -61,9 +82,42 @@ class OpenVinoSession:
         """infer() is synchronous on CPU."""
 
 
-def open(  # noqa: A001  (the runtime-module interface)
-    artifact: Artifact, name: str, threads: int | None = None, device: str | None = None, precision: str | None = None
-) -> OpenVinoSession:
+class OpenVinoAsyncSession(_Described):
+    """Throughput mode: an AsyncInferQueue of the plugin's optimal number of requests over N streams."""
+
+    def __init__(self, path: Path, threads: int | None, precision: str, file_precision: str, workdir: Any,
+                 streams: int | None):  # fmt: skip
+        import openvino as ov
+
+        config = _base_config(precision, threads, "THROUGHPUT")
+        if streams is not None:
+            config["NUM_STREAMS"] = int(streams)  # an explicit value overrides what the hint would choose
+        model, self._compiled = _compile(path, config)
+        self._workdir = workdir
+        self._describe(model, self._compiled, threads, precision, file_precision)
+        self.streams = int(self._compiled.get_property("NUM_STREAMS"))
+        self.requests = max(1, int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        self._queue = ov.AsyncInferQueue(self._compiled, self.requests)
+        self._queue.set_callback(self._finished)
+
+    def _finished(self, request: Any, done: Any) -> None:
+        for port in self._outputs:  # copy the outputs out, as a user's callback would
+            np.array(request.get_tensor(port).data, dtype=np.float32)
+        done()
+
+    def wait_idle(self) -> None:
+        self._queue.get_idle_request_id()
+
+    def start(self, feeds: dict[str, np.ndarray], done: Any) -> None:
+        array = check_feeds(self, feeds)
+        self._queue.start_async({self.input_names[0]: np.ascontiguousarray(array, dtype=np.float32)}, done)
+
+    def wait_all(self) -> None:
+        self._queue.wait_all()
+
+
+def _resolve(artifact: Artifact, device: str | None, precision: str | None) -> tuple[Path, str, str, Any]:
+    """(file to compile, precision to run, the file's precision, temporary folder to keep alive)."""
     if device not in (None, "cpu"):
         raise UserError("the openvino runtime runs on the CPU here (no GPU plugin is set up)")
     workdir = None
@@ -81,4 +135,20 @@ def open(  # noqa: A001  (the runtime-module interface)
         raise UserError(f"openvino precision must be fp32, fp16 or int8, got {wanted}")
     if wanted == "int8" and file_precision != "int8":
         raise UserError("INT8 needs a quantized (Q/DQ) model: use `edgepose quantize` first")
+    return path, wanted, file_precision, workdir
+
+
+def open(  # noqa: A001  (the runtime-module interface)
+    artifact: Artifact, name: str, threads: int | None = None, device: str | None = None, precision: str | None = None
+) -> OpenVinoSession:
+    path, wanted, file_precision, workdir = _resolve(artifact, device, precision)
     return OpenVinoSession(path, threads, wanted, file_precision, workdir)
+
+
+def open_async(
+    artifact: Artifact, name: str, streams: int | None = None, threads: int | None = None, device: str | None = None,
+    precision: str | None = None,
+) -> OpenVinoAsyncSession:  # fmt: skip
+    """Throughput mode; `streams` None lets the THROUGHPUT hint choose the number of streams."""
+    path, wanted, file_precision, workdir = _resolve(artifact, device, precision)
+    return OpenVinoAsyncSession(path, threads, wanted, file_precision, workdir, streams)
