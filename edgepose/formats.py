@@ -34,7 +34,11 @@ FORMATS: dict[str, Format] = {
     )
 }
 EXPORT_FORMATS = tuple(name for name, f in FORMATS.items() if f.exported)
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+# what `export --precision` may ask of each format: bf16 is an OpenVINO CPU inference hint (fp32 weights, the IR's
+# metadata says to run it in bf16), not a graph precision of its own
+EXPORT_PRECISIONS = {"onnx": ("fp32", "fp16", "int8"), "openvino": ("fp32", "fp16", "bf16", "int8"),
+                     "tensorrt": ("fp32", "fp16", "int8")}  # fmt: skip
 
 
 @dataclass(frozen=True)

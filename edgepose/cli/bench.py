@@ -7,7 +7,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from edgepose.bench.defaults import BLOCK_ITERS, DEFAULT_ITERS, DEFAULT_MAX_SECONDS, EXIT_INCONCLUSIVE
-from edgepose.cli.bench_output import LazyProgress, print_bench, print_compare
+from edgepose.cli.bench_output import LazyProgress, print_bench, print_compare, print_profile
 from edgepose.cli.common import (
     ArchOpt,
     FactoryOpt,
@@ -28,7 +28,7 @@ RuntimeOpt = Annotated[
 ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for the runtime")]  # noqa: UP045
 WarmupOpt = Annotated[int, typer.Option("--warmup", help="untimed warm-up iterations")]
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu | cuda (torch runtimes)")]  # noqa: UP045
-PrecOpt = Annotated[Optional[str], typer.Option("--precision", help="fp32 | fp16 (torch runtimes; others run the file's)")]  # noqa: UP045
+PrecOpt = Annotated[Optional[str], typer.Option("--precision", help="fp32 | fp16 | bf16 (torch: fp16 on CUDA, bf16 autocast on CPU; openvino: the inference precision hint; default: the file's)")]  # noqa: UP045
 ProgressOpt = Annotated[
     bool, typer.Option("--progress/--no-progress", help="a progress bar on stderr for timing runs longer than 2 s")
 ]
@@ -54,6 +54,9 @@ def bench_command(
     device: DeviceOpt = None,
     precision: PrecOpt = None,
     show_progress: ProgressOpt = True,
+    profile: Annotated[bool, typer.Option("--profile", help="also time each operation with the runtime's profiler "
+                                          "(openvino, onnxruntime): a table by op and kernel and what it means on "
+                                          "this CPU")] = False,  # fmt: skip
     arch: ArchOpt = None,
     model_factory: FactoryOpt = None,
     trust_checkpoint: TrustOpt = False,
@@ -62,6 +65,9 @@ def bench_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Measure latency (mean, p50, p90, p99, min, max, std), FPS and throughput of MODEL on one runtime.
+
+    --profile adds where the time goes: OpenVINO's performance counters (or ONNX Runtime's profiler) summed by
+    operation and kernel, and a one-line reading of them against this CPU's instruction sets.
 
     --mode throughput keeps many requests in flight, as `benchmark_app -hint throughput` does, and reports
     images/s and each request's latency under that load.
@@ -83,10 +89,18 @@ def bench_command(
             device=device, precision=precision, mode=mode, streams=streams,
             on_progress=lambda b, done, total: bar.update(done, total, f"batch {b}"),
         )  # fmt: skip
+    if profile:
+        from edgepose.bench.profile import profile_model
+
+        info(f"profiling on {result['runtime']} ...")
+        result["profile"] = profile_model(artifact, result["runtime"], threads=threads, precision=precision,
+                                          iters=min(iters, 50))  # fmt: skip
     if json_out:
         print_json(result)
         return
     print_bench(result)
+    if profile:
+        print_profile(result["profile"])
 
 
 def bench_compare_command(

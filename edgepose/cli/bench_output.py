@@ -65,7 +65,8 @@ def print_bench(result: dict) -> None:
     env = result["env"]
     stdout.print(
         f"params {result['params']}  GFLOPs {result['gflops']}  size {result['size_mb']} MB  "
-        f"peak RSS {result['peak_rss_mb']} MB  |  {env['cpu']}, {env['cores_available']} cores available, "
+        f"peak RSS {result['peak_rss_mb']} MB  |  {env['cpu']} ({', '.join(env.get('cpu_flags') or []) or 'no AVX2'}), "
+        f"{env['cores_available']} cores available, "
         f"torch {env['torch']}, onnxruntime {env['onnxruntime']}, openvino {env['openvino']}"
     )
 
@@ -90,3 +91,25 @@ def print_compare(data: dict) -> None:
         f"{data['looks']} look(s), {data['seconds']:.1f} s  |  limit {data['limit']:.3f}: pass if CI high < limit, "
         f"fail if CI low > limit  ->  {data['verdict'].upper()} (exit {data['exit_code']})"
     )
+
+
+def print_profile(profile: dict, max_rows: int = 15) -> None:
+    """Time per (op, kernel), largest first, then the one-line reading."""
+    from rich.table import Table
+
+    from edgepose.console import stdout
+
+    table = Table(title=f"where the time goes ({profile['runtime']}, {profile['total_ms']:.2f} ms of profiled ops per "
+                        f"inference, {profile['iters']} runs)")  # fmt: skip
+    for column in ("op", "kernel", "nodes", "ms", "share"):
+        table.add_column(column, justify="left" if column in ("op", "kernel") else "right")
+    for row in profile["rows"][:max_rows]:
+        table.add_row(row["op"], row["kernel"], str(row["nodes"]), f"{row['ms']:.3f}", f"{row['share']:.1%}")
+    if len(profile["rows"]) > max_rows:
+        rest = profile["rows"][max_rows:]
+        table.add_row(f"... {len(rest)} more", "", str(sum(r["nodes"] for r in rest)), f"{sum(r['ms'] for r in rest):.3f}",
+                      f"{sum(r['share'] for r in rest):.1%}")  # fmt: skip
+    stdout.print(table)
+    cpu = profile["cpu"]
+    stdout.print(f"CPU: {cpu['model']} ({', '.join(cpu['flags']) or 'no AVX2/AVX-512/VNNI/AMX'})")
+    stdout.print(f"[bold]reading:[/] {profile['reading']}")

@@ -35,6 +35,11 @@ PredictionsOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option("--predictions", help="score a COCO keypoint-results JSON (or an annotations file) instead of a model"),
 ]
+PrecisionOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--precision", help="runtime precision: fp16 (torch on CUDA), bf16 (torch CPU autocast, openvino "
+                 "hint; CPUs with native bf16); default: the model's own"),
+]
 OutOpt = Annotated[Optional[str], typer.Option("--out", "-o", help="also write the JSON result to this file")]  # noqa: UP045
 
 OVERALL = (
@@ -58,6 +63,7 @@ def eval_command(
     device: DeviceOpt = None,
     out: OutOpt = None,
     predictions: PredictionsOpt = None,
+    precision: PrecisionOpt = None,
     arch: ArchOpt = None,
     model_factory: FactoryOpt = None,
     trust_checkpoint: TrustOpt = False,
@@ -93,7 +99,7 @@ def eval_command(
         _emit(evaluate_predictions_file(predictions, data), out, json_out)
         return
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
-    session = open_session(artifact, runtime=runtime, threads=threads, device=device)
+    session = open_session(artifact, runtime=runtime, threads=threads, device=device, precision=precision)
     name = str(artifact.path) if artifact.path else f"factory {artifact.arch_kwargs.get('ref', '')}"
     with contextlib.redirect_stdout(sys.stderr):  # nothing a library prints may reach --json stdout
         result = evaluate(

@@ -65,7 +65,13 @@ def export_command(
     from edgepose.console import info, print_json
     from edgepose.errors import UserError
     from edgepose.export.convert import INT8_HINT, export_model, source_precision
-    from edgepose.formats import EXPORT_FORMATS, PRECISIONS, check_choice, check_output_suffix
+    from edgepose.formats import (
+        EXPORT_FORMATS,
+        EXPORT_PRECISIONS,
+        PRECISIONS,
+        check_choice,
+        check_output_suffix,
+    )
     from edgepose.paths import check_output
 
     if not output:
@@ -75,6 +81,7 @@ def export_command(
     # bad input is refused before any progress line, so stderr holds the one error line (DESIGN.md)
     check_choice("export format", fmt, EXPORT_FORMATS)
     check_choice("precision", precision, PRECISIONS)
+    check_choice(f"{fmt} precision", precision, EXPORT_PRECISIONS[fmt])
     check_output_suffix(fmt, output)
     check_output(output, [model, verify_data, timing_cache])
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)

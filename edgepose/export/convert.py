@@ -9,7 +9,7 @@ from typing import Any
 
 from edgepose.artifact import Artifact
 from edgepose.errors import UserError
-from edgepose.formats import EXPORT_FORMATS, PRECISIONS, check_choice
+from edgepose.formats import EXPORT_FORMATS, EXPORT_PRECISIONS, PRECISIONS, check_choice
 
 INT8_HINT = (
     "INT8 needs calibration: run `edgepose quantize MODEL --calib ANN.json -o model_int8.onnx`, "
@@ -44,6 +44,7 @@ def export_model(
 
     check_choice("export format", fmt, EXPORT_FORMATS)
     check_choice("precision", precision, PRECISIONS)
+    check_choice(f"{fmt} precision", precision, EXPORT_PRECISIONS[fmt])
     if artifact.model is None and artifact.format != "onnx":
         raise UserError(f"export needs an edgepose .pt checkpoint or an ONNX file; got a {artifact.format} file")
     source = source_precision(artifact)

@@ -19,8 +19,9 @@ from edgepose.runtimes.base import check_feeds, onnx_for
 if TYPE_CHECKING:
     from edgepose.artifact import Artifact
 
-# fp32 is pinned: on CPUs with bf16/AMX units OpenVINO would otherwise pick bf16 and change the outputs
-PRECISION_HINTS = {"fp32": "f32", "fp16": "f16", "int8": "f32"}
+# fp32 is pinned: on CPUs with bf16/AMX units OpenVINO would otherwise pick bf16 and change the outputs.
+# bf16 is asked for explicitly (`--precision bf16`, or an IR whose metadata says bf16), only where it is native.
+PRECISION_HINTS = {"fp32": "f32", "fp16": "f16", "bf16": "bf16", "int8": "f32"}
 
 
 def is_available(name: str) -> tuple[bool, str]:
@@ -130,11 +131,15 @@ def _resolve(artifact: Artifact, device: str | None, precision: str | None) -> t
             workdir = tempfile.TemporaryDirectory(prefix="edgepose-ov-")
         path = onnx_for(artifact, Path(workdir.name) if workdir else Path("."))
     file_precision = str(artifact.provenance.get("precision") or "fp32")
-    wanted = precision or ("fp16" if file_precision == "fp16" else "fp32")
+    wanted = precision or (file_precision if file_precision in ("fp16", "bf16") else "fp32")
     if wanted not in PRECISION_HINTS:
-        raise UserError(f"openvino precision must be fp32, fp16 or int8, got {wanted}")
+        raise UserError(f"openvino precision must be one of {', '.join(PRECISION_HINTS)}, got {wanted}")
     if wanted == "int8" and file_precision != "int8":
         raise UserError("INT8 needs a quantized (Q/DQ) model: use `edgepose quantize` first")
+    if wanted == "bf16":
+        from edgepose.hardware import require_native_bf16
+
+        require_native_bf16("openvino")
     return path, wanted, file_precision, workdir
 
 
@@ -152,3 +157,28 @@ def open_async(
     """Throughput mode; `streams` None lets the THROUGHPUT hint choose the number of streams."""
     path, wanted, file_precision, workdir = _resolve(artifact, device, precision)
     return OpenVinoAsyncSession(path, threads, wanted, file_precision, workdir, streams)
+
+
+def profile(artifact: Artifact, threads: int | None = None, precision: str | None = None, iters: int = 50,
+            warmup: int = 5) -> list[dict[str, Any]]:  # fmt: skip
+    """Per-node timing from OpenVINO's performance counters (PERF_COUNT), summed over `iters` runs after a
+    warm-up: [{"node", "op", "kernel", "ms"}] with ms per inference; nodes fused away are left out."""
+    from edgepose.runtimes.base import make_feeds
+
+    path, wanted, file_precision, workdir = _resolve(artifact, None, precision)
+    config = {**_base_config(wanted, threads, "LATENCY"), "PERF_COUNT": True}
+    model, compiled = _compile(path, config)
+    request = compiled.create_infer_request()
+    feeds = {model.inputs[0].get_any_name(): make_feeds(artifact.spec)["input"]}
+    for _ in range(warmup):
+        request.infer(feeds)
+    totals: dict[str, dict[str, Any]] = {}
+    for _ in range(iters):
+        request.infer(feeds)
+        for info in request.profiling_info:
+            if str(info.status).endswith("EXECUTED") and not str(info.status).endswith("NOT_EXECUTED"):
+                row = totals.setdefault(info.node_name, {"node": info.node_name, "op": info.node_type,
+                                                         "kernel": info.exec_type, "ms": 0.0})  # fmt: skip
+                row["ms"] += info.real_time.total_seconds() * 1000
+    del workdir  # the on-the-fly ONNX (if any) is no longer needed
+    return [{**row, "ms": row["ms"] / iters} for row in totals.values()]

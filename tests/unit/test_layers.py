@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "edgepose"
 
 # Lowest first. A module belongs to the layer of its longest matching prefix (DEVELOPERS.md, "Layers").
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("version", "errors", "fileio", "registry", "schemas", "heads", "formats", "artifact", "console",
+    ("core", ("version", "errors", "fileio", "registry", "schemas", "heads", "formats", "artifact", "console", "hardware",
               "resources", "paths")),
     ("deploy", ("deploy",)),
     ("models / data / metrics", ("models", "data", "metrics", "yolo")),
