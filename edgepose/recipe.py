@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edgepose.errors import UserError
-from edgepose.formats import PRECISIONS, TARGETS
+from edgepose.formats import EXPORT_PRECISIONS, PRECISIONS, TARGETS
 from edgepose.registry import did_you_mean
 from edgepose.resources import shipped_recipes
 
@@ -81,6 +81,10 @@ class Recipe(_Strict):
     def _version(self) -> Recipe:
         if self.schema_version != SCHEMA_VERSION:
             raise ValueError(f"schema_version {self.schema_version} is not supported (this edgepose reads {SCHEMA_VERSION})")
+        allowed = EXPORT_PRECISIONS[TARGETS[self.target].format]
+        if self.export.precision != "auto" and self.export.precision not in allowed:
+            raise ValueError(f"export.precision {self.export.precision} is not one target {self.target} can run "
+                             f"(choose {', '.join(allowed)} or auto)")  # fmt: skip
         return self
 
     @property

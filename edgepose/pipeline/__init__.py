@@ -148,6 +148,10 @@ def _check_target(recipe: Recipe) -> None:
     ok, reason = is_available(recipe.runtime)
     if not ok:
         raise UserError(f"recipe '{recipe.name}' targets {recipe.target}, which cannot run here: {reason}")
+    if recipe.export.precision == "bf16":
+        from edgepose.hardware import require_native_bf16
+
+        require_native_bf16(f"recipe '{recipe.name}' ({recipe.runtime})")
     for entry in recipe.passes:
         backend = entry.options().get("backend")
         if entry.pass_ == "quantize" and backend == "openvino" and recipe.target != "cpu-openvino":
