@@ -70,7 +70,7 @@ def print_report(report: dict) -> None:
     from rich.table import Table
 
     from edgepose.console import stdout
-    from edgepose.report.build import speedup_lines, summary_rows
+    from edgepose.report.markdown import speedup_lines, summary_rows
 
     table = Table(title=f"edgepose optimize: {report['recipe']} -> {report['target']}")
     table.add_column("")
