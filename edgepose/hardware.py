@@ -7,11 +7,21 @@ barely faster than FP32). bf16: native with amx_bf16 or avx512_bf16; elsewhere a
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 RELEVANT_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16", "avx512_bf16")
+# ONEDNN_MAX_CPU_ISA caps the kernels oneDNN (inside OpenVINO's CPU plugin) may use; edgepose reads the same cap,
+# so its choices (bf16 allowed, channel rounding) follow what the runtime will really run. Flags above the cap:
+ISA_CAPS = {
+    "SSE41": RELEVANT_FLAGS, "AVX": RELEVANT_FLAGS, "AVX2": RELEVANT_FLAGS[1:],
+    "AVX2_VNNI": ("avx512f", "avx512_vnni", "amx_int8", "amx_bf16", "avx512_bf16"),
+    "AVX512_CORE": ("avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16", "avx512_bf16"),
+    "AVX512_CORE_VNNI": ("amx_int8", "amx_bf16", "avx512_bf16"),
+    "AVX512_CORE_BF16": ("amx_int8", "amx_bf16"),
+}
 
 
 @dataclass(frozen=True)
@@ -74,8 +84,17 @@ def require_native_bf16(runtime: str, caps: CpuCaps | None = None) -> None:
                         "(it would be emulated, slower than fp32): use fp32 or int8")  # fmt: skip
 
 
-@lru_cache(maxsize=1)
 def cpu_caps() -> CpuCaps:
-    """This machine's CPU (cached)."""
+    """This machine's CPU, capped by ONEDNN_MAX_CPU_ISA when that is set (as the runtime is)."""
+    caps = _machine_caps()
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    dropped = ISA_CAPS.get(cap, ())
+    if not dropped:
+        return caps
+    return CpuCaps(f"{caps.model} [ONEDNN_MAX_CPU_ISA={cap}]", tuple(f for f in caps.flags if f not in dropped))
+
+
+@lru_cache(maxsize=1)
+def _machine_caps() -> CpuCaps:
     path = Path("/proc/cpuinfo")
     return parse_cpuinfo(path.read_text(errors="replace") if path.exists() else "")

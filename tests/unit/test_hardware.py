@@ -72,3 +72,17 @@ def test_bf16_runs_close_to_fp32_where_native_and_is_refused_elsewhere(runtime: 
     # bf16 keeps 8 bits of mantissa (relative step 2**-8 per rounding); three layers stay well inside 5% of the range
     assert np.abs(bf16 - fp32).max() <= 5e-2 * (fp32.max() - fp32.min())
     assert not np.array_equal(bf16, fp32)  # it did run in bf16
+
+
+def test_onednn_isa_cap_is_followed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ONEDNN_MAX_CPU_ISA caps OpenVINO's kernels; edgepose's view of the CPU follows it."""
+    from edgepose import hardware
+
+    monkeypatch.setattr(hardware, "_machine_caps", lambda: parse_cpuinfo(XEON))
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    capped = hardware.cpu_caps()
+    assert capped.flags == ("avx2",) and (capped.int8_dot, capped.bf16) == ("avx2", None)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI")
+    assert (hardware.cpu_caps().int8_dot, hardware.cpu_caps().bf16) == ("vnni", None)
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert hardware.cpu_caps().int8_dot == "amx"
