@@ -114,8 +114,9 @@ def train(
     state = _TrainState(best_metric=-math.inf)
     best_weights = _cpu_copy(model)
     device = torch.device(dist.device())
-    if teacher is not None:
+    if teacher is not None:  # a plain copy on every rank (not wrapped), rank 0's weights on all
         teacher = (copy.deepcopy(teacher) if device.type != "cpu" else teacher).to(device).eval()
+        dist.broadcast_module(teacher)
     started = time.perf_counter()
     from edgepose.console import progress as make_progress
 
