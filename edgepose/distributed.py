@@ -233,7 +233,7 @@ def broadcast_module(module: nn.Module) -> None:
 
     if active():
         for tensor in module.state_dict().values():
-            dist.broadcast(tensor, src=0)
+            dist.broadcast(tensor, src=0, group=_group_for(tensor))
 
 
 def broadcast_grads(module: nn.Module) -> None:
@@ -243,7 +243,12 @@ def broadcast_grads(module: nn.Module) -> None:
     if active():
         for param in module.parameters():
             if param.grad is not None:
-                dist.broadcast(param.grad, src=0)
+                dist.broadcast(param.grad, src=0, group=_group_for(param.grad))
+
+
+def _group_for(tensor: Any) -> Any:
+    """The default group for tensors on the training device; the gloo group for CPU tensors under nccl."""
+    return _STATE["objects"] if tensor.device.type == "cpu" else None
 
 
 def check_same_structure(module: nn.Module, what: str) -> None:

@@ -82,8 +82,10 @@ def nncf_torch_kernels() -> Iterator[Any]:
     except ImportError as exc:
         raise MissingDependency("nncf (with its torch backend)", hint=f"pip install nncf torchao ({exc})") from None
     nncf.set_log_level(40)
-    if os.environ.get("EDGEPOSE_NNCF_COMPILE") != "1" and extensions.QuantizedFunctionsCPU._loaded_namespace is None:
-        extensions.QuantizedFunctionsCPU._loaded_namespace = ReferenceQuantizedFunctions
+    if os.environ.get("EDGEPOSE_NNCF_COMPILE") != "1":  # the reference kernels are plain torch ops: CPU and CUDA
+        for namespace in (extensions.QuantizedFunctionsCPU, extensions.QuantizedFunctionsCUDA):
+            if getattr(namespace, "_loaded_namespace", False) is None:  # CUDA is a stub without a GPU
+                namespace._loaded_namespace = ReferenceQuantizedFunctions
     import torch._dynamo
 
     with torch._dynamo.config.patch(disable=True):
