@@ -83,12 +83,15 @@ def nncf_torch_kernels() -> Iterator[Any]:
         raise MissingDependency("nncf (with its torch backend)", hint=f"pip install nncf torchao ({exc})") from None
     nncf.set_log_level(40)
     if os.environ.get("EDGEPOSE_NNCF_COMPILE") != "1":  # the reference kernels are plain torch ops: CPU and CUDA
-        for namespace in (extensions.QuantizedFunctionsCPU, extensions.QuantizedFunctionsCUDA):
-            if getattr(namespace, "_loaded_namespace", False) is None:  # CUDA is a stub without a GPU
+        namespaces = [extensions.QuantizedFunctionsCPU]
+        if torch.cuda.is_available():  # without a GPU NNCF's CUDA namespace is a stub that raises on any use
+            namespaces.append(extensions.QuantizedFunctionsCUDA)
+        for namespace in namespaces:
+            if namespace._loaded_namespace is None:
                 namespace._loaded_namespace = ReferenceQuantizedFunctions
-    import torch._dynamo
+    from torch import _dynamo
 
-    with torch._dynamo.config.patch(disable=True):
+    with _dynamo.config.patch(disable=True):
         yield nncf
 
 
