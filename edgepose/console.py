@@ -31,12 +31,22 @@ stderr = Console(stderr=True, width=_PIPED_WIDTH)
 # With --json, the app sends everything else written to stdout (a library's progress bars: NNCF prints
 # its own) to stderr and keeps the real stdout here, for the one JSON document.
 json_stream: Any = None
+muted = False  # ranks other than 0 under torchrun print nothing (edgepose.distributed)
+
+
+def mute() -> None:
+    """Print nothing from here on: no messages, tables, progress bars or JSON (a torchrun rank other than 0)."""
+    global muted
+    muted = True
+    stdout.quiet = stderr.quiet = True
 
 
 def print_json(data: Any) -> None:
     """The one JSON document a `--json` command prints to stdout."""
     from edgepose.fileio import _json_default
 
+    if muted:
+        return
     stream = json_stream or sys.stdout
     stream.write(json.dumps(data, indent=2, default=_json_default) + "\n")
     stream.flush()

@@ -28,6 +28,19 @@ SchemaOpt = Annotated[
     Optional[str], typer.Option("--schema", help="coco17|lsp14|mpii16 for a model without a spec")  # noqa: UP045
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document to stdout and nothing else")]
+# training under torchrun (edgepose.distributed; README "Training on several processes")
+DistBackendOpt = Annotated[str, typer.Option("--dist-backend", help="under torchrun: auto (nccl with CUDA, else gloo) "
+                                             "| gloo | nccl")]  # fmt: skip
+SyncBnOpt = Annotated[bool, typer.Option("--sync-bn", help="under torchrun: SyncBatchNorm over the processes "
+                                         "(CUDA only; default: each process normalises its share of the batch)")]  # fmt: skip
+GLOBAL_BATCH_HELP = "the GLOBAL batch: under torchrun split evenly over the processes (must divide by their number)"
+
+
+def start_distributed(backend: str) -> None:
+    """Join torchrun's process group when launched by it (nothing otherwise); before any work."""
+    from edgepose.distributed import setup
+
+    setup(backend)
 
 
 def load_model_arg(

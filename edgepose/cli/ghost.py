@@ -7,15 +7,19 @@ from typing import Annotated, Any, Optional
 import typer
 
 from edgepose.cli.common import (
+    GLOBAL_BATCH_HELP,
     ArchOpt,
+    DistBackendOpt,
     FactoryOpt,
     InputSizeOpt,
     JsonOpt,
     OptionalModelArg,
     SchemaOpt,
+    SyncBnOpt,
     TrustOpt,
     load_model_arg,
     parse_runtimes,
+    start_distributed,
 )  # fmt: skip
 
 OptStr = Optional[str]  # noqa: UP045
@@ -43,8 +47,10 @@ def ghost_command(
     epochs: Annotated[OptInt, typer.Option("--epochs", min=0, max=10_000, help="fine-tuning epochs (default 3 with --finetune-data)")] = None,
     lr: Annotated[float, typer.Option("--lr", help="fine-tuning peak learning rate")] = 5e-4,
     distill: Annotated[float, typer.Option("--distill", min=0.0, max=1.0, help="teacher (original model) share of the targets, 0..1")] = 0.5,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="fine-tuning batch size")] = 32,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help=f"fine-tuning batch size, {GLOBAL_BATCH_HELP}")] = 32,
     max_steps: Annotated[OptInt, typer.Option("--max-steps", min=1, help="fine-tuning steps per epoch at most")] = None,
+    sync_bn: SyncBnOpt = False,
+    dist_backend: DistBackendOpt = "auto",
     eval_data: Annotated[OptStr, typer.Option("--eval", help="COCO keypoints JSON: accuracy before/after")] = None,
     eval_limit: Annotated[OptInt, typer.Option("--eval-limit", min=1, help="score only the first N people")] = None,
     val_data: Annotated[OptStr, typer.Option("--val", help="data that picks the best fine-tuning epoch (default: --eval)")] = None,
@@ -63,12 +69,16 @@ def ghost_command(
     latency (vs the original, interleaved in one run, per runtime) and accuracy.
 
     Example: edgepose ghost lsp.pt -o lsp-ghost.pt --ratio 2 --finetune-data train.json --epochs 10 --eval val.json --threads 2
+
+    On N processes: python -m torch.distributed.run --nproc_per_node N -m edgepose ghost ... (the fine-tune is
+    data-parallel; rank 0 writes, evaluates and times).
     """
     from edgepose.errors import UserError
     from edgepose.passes import make_config
     from edgepose.passes.to_file import measured_rewrite
     from edgepose.paths import check_output
 
+    start_distributed(dist_backend)
     if not output:
         raise UserError("give the output checkpoint with -o OUT (e.g. -o ghost.pt)")
     if epochs is not None and finetune_data is None:
@@ -82,7 +92,7 @@ def ghost_command(
     if finetune_data is not None:
         options["finetune"] = {
             "lr": lr, "distill": distill, "batch_size": batch_size, "max_steps_per_epoch": max_steps,
-            **({"epochs": epochs} if epochs is not None else {}),
+            "sync_bn": sync_bn, **({"epochs": epochs} if epochs is not None else {}),
         }  # fmt: skip
     cfg = make_config("ghost", options)
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)

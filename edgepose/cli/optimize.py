@@ -8,12 +8,14 @@ import typer
 
 from edgepose.cli.common import (
     ArchOpt,
+    DistBackendOpt,
     FactoryOpt,
     InputSizeOpt,
     JsonOpt,
     OptionalModelArg,
     SchemaOpt,
     TrustOpt,
+    start_distributed,
 )
 
 Opt = Optional  # noqa: UP045  (Typer reads Optional[...] annotations)
@@ -31,6 +33,7 @@ def optimize_command(
     trust_checkpoint: TrustOpt = False,
     input_size: InputSizeOpt = None,
     schema: SchemaOpt = None,
+    dist_backend: DistBackendOpt = "auto",
     json_out: JsonOpt = False,
 ) -> None:
     """Optimize MODEL with a recipe: baseline, passes, export, parity, accuracy, speed, gates, report.
@@ -38,6 +41,9 @@ def optimize_command(
     With no arguments it runs the default CPU recipe on the bundled demo checkpoint and its held-out data.
 
     Example: edgepose optimize my_pose.pt --recipe cpu-int8 --data val.json --set gates.max_metric_drop=0.5
+
+    Under torchrun (python -m torch.distributed.run --nproc_per_node N -m edgepose optimize ...) only the
+    recipe's fine-tuning runs on N processes; rank 0 alone evaluates, exports, benchmarks and reports.
     """
     from edgepose.console import print_json
 
@@ -50,6 +56,7 @@ def optimize_command(
     from edgepose.recipe import load_recipe
 
     load_recipe(recipe, set_ or [])  # a misspelt key fails here, in well under 2 s: no torch imported yet
+    start_distributed(dist_backend)
     from edgepose.loading import LoadOptions
 
     options = LoadOptions(arch, model_factory, trust_checkpoint, input_size, schema)

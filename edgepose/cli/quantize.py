@@ -7,7 +7,9 @@ from typing import Annotated, Optional
 import typer
 
 from edgepose.cli.common import (
+    GLOBAL_BATCH_HELP,
     ArchOpt,
+    DistBackendOpt,
     FactoryOpt,
     InputSizeOpt,
     JsonOpt,
@@ -15,6 +17,7 @@ from edgepose.cli.common import (
     SchemaOpt,
     TrustOpt,
     load_model_arg,
+    start_distributed,
 )  # fmt: skip
 
 Opt = Optional  # noqa: UP045  (Typer reads Optional[...] annotations)
@@ -42,6 +45,8 @@ def quantize_command(
     lr: Annotated[float, typer.Option("--lr", help="QAT peak learning rate")] = 1e-4,
     distill: Annotated[float, typer.Option("--distill", min=0.0, max=1.0, help="QAT: FP32 teacher share of the target")] = 0.5,
     max_steps: Annotated[Opt[int], typer.Option("--max-steps", min=1, help="QAT: training steps per epoch at most")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help=f"QAT batch size, {GLOBAL_BATCH_HELP}")] = 32,
+    dist_backend: DistBackendOpt = "auto",
     subpixel: Annotated[Opt[bool], typer.Option("--subpixel/--no-subpixel", help="rewrite strided deconvs as conv + pixel "
                                                 "shuffle first (exact; default: on for onnxruntime and openvino)")] = None,  # fmt: skip
     threads: Annotated[Opt[int], typer.Option("--threads", min=1, help="CPU threads for calibration, scoring and timing")] = None,
@@ -56,12 +61,16 @@ def quantize_command(
     """Quantize MODEL to INT8 and report accuracy, speed and size against FP32 on the same runtime.
 
     Example: edgepose quantize lsp.pt --calib lspet_train.json --eval lspet_val.json -o lsp_int8.xml --backend openvino --max-drop 1.0
+
+    QAT on N processes: python -m torch.distributed.run --nproc_per_node N -m edgepose quantize ... --mode qat
+    (the training is data-parallel; rank 0 exports, evaluates and times; PTQ runs on rank 0 alone).
     """
     from edgepose.errors import GateFailed, UserError
     from edgepose.formats import QUANTIZE_BACKENDS, check_choice, check_output_suffix
     from edgepose.passes.to_file import quantize_to_file
     from edgepose.paths import check_output
 
+    start_distributed(dist_backend)
     if not calib:
         raise UserError("give calibration data with --calib ANN.json")
     if not output:
@@ -72,7 +81,8 @@ def quantize_command(
     options = {
         "mode": mode, "backend": backend, "method": method, "calib_images": calib_images, "include": include or ["*"],
         "exclude": exclude or [], "keep_output_float": not quantize_output, "analyze": analyze, "max_drop": max_drop,
-        "eval_limit": eval_limit, "finetune": {"epochs": epochs, "lr": lr, "distill": distill, "max_steps_per_epoch": max_steps},
+        "eval_limit": eval_limit, "finetune": {"epochs": epochs, "lr": lr, "distill": distill, "max_steps_per_epoch": max_steps,
+                                          "batch_size": batch_size},
     }  # fmt: skip
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
     rewrite = QUANTIZE_BACKENDS[backend].subpixel_default if subpixel is None else subpixel

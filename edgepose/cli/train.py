@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from edgepose.cli.common import JsonOpt
+from edgepose.cli.common import GLOBAL_BATCH_HELP, DistBackendOpt, JsonOpt, SyncBnOpt, start_distributed
 
 KwOpt = Annotated[
     Optional[list[str]],  # noqa: UP045
@@ -22,7 +22,7 @@ def train_command(
                                                   "architecture, data, schedule and output in one file")] = None,
     val: Annotated[Optional[str], typer.Option("--val", help="validation annotations")] = None,  # noqa: UP045
     epochs: Annotated[int, typer.Option(min=1, max=10_000, help="training epochs")] = 20,
-    batch: Annotated[int, typer.Option(min=1, help="batch size")] = 32,
+    batch: Annotated[int, typer.Option(min=1, help=f"batch size, {GLOBAL_BATCH_HELP}")] = 32,
     lr: Annotated[float, typer.Option(help="peak AdamW learning rate")] = 1e-3,
     input_size: Annotated[Optional[str], typer.Option("--input-size", help="HxW (default: the architecture's)")] = None,  # noqa: UP045
     init: Annotated[Optional[str], typer.Option("--init", help="start from this checkpoint's weights")] = None,  # noqa: UP045
@@ -34,6 +34,8 @@ def train_command(
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="continue an interrupted run")] = True,
     list_recipes: Annotated[bool, typer.Option("--list", help="list the shipped training recipes and exit")] = False,
+    sync_bn: SyncBnOpt = False,
+    dist_backend: DistBackendOpt = "auto",
     json_out: JsonOpt = False,
 ) -> None:
     """Train ARCH; keeps the best-on-val checkpoint with provenance; resumes if interrupted.
@@ -41,6 +43,9 @@ def train_command(
     With --recipe, everything comes from the recipe file (how each shipped checkpoint was made).
 
     Example: edgepose train simplebaseline-lite --data synth/train.json --val synth/val.json -o demo.pt --epochs 30
+
+    On N processes (one per GPU, or CPU processes with gloo): python -m torch.distributed.run --nproc_per_node N
+    -m edgepose train ... (data-parallel; --batch is global, so the schedule is the same at any N; rank 0 writes).
     """
     import math
 
@@ -53,12 +58,16 @@ def train_command(
     if list_recipes:
         _list_recipes(json_out)
         return
+    start_distributed(dist_backend)
     kwargs = parse_kwargs(kw or [])
     if recipe:
+        from edgepose.distributed import rank_zero_only
         from edgepose.train_recipe import generate_missing_data, load_train_recipe
 
         spec = load_train_recipe(recipe)
-        generate_missing_data(spec, log=info)
+        with rank_zero_only() as main:  # one process generates missing data; the others wait for it
+            if main:
+                generate_missing_data(spec, log=info)
         arch, data, val, out, kwargs = spec.arch, spec.data.train, spec.data.val, spec.output, dict(spec.kwargs)
         input_size, init, schedule = spec.input_size, spec.init, spec.train
         epochs, batch, lr, workers, seed = schedule.epochs, schedule.batch, schedule.lr, schedule.workers, schedule.seed
@@ -71,7 +80,7 @@ def train_command(
     artifact = build_for_training(arch, data, kwargs, input_size, init)
     cfg = TrainConfig(
         epochs=epochs, batch_size=batch, lr=lr, workers=workers, seed=seed, val_limit=val_limit,
-        val_every=val_every, threads=threads,
+        val_every=val_every, threads=threads, sync_bn=sync_bn,
     )  # fmt: skip
     result = train(artifact, data, val, cfg, out_path=out, resume=resume, progress=not json_out, on_epoch=_log_epoch)
     summary = {

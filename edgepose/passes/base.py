@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from edgepose import distributed as dist
 from edgepose.errors import UserError
 from edgepose.registry import Registry, did_you_mean
 
@@ -143,8 +144,19 @@ def apply_pass(
             f"pass '{name}' takes a {' or '.join(sorted(info.accepts))} model, got a {artifact.format} one"
             + (" (run it before quantization / export)" if "torch" in info.accepts else "")
         )
-    ctx.work_dir.mkdir(parents=True, exist_ok=True)
-    result = info.func(artifact, cfg, ctx)
+    if dist.is_main():
+        ctx.work_dir.mkdir(parents=True, exist_ok=True)
+        result = info.func(artifact, cfg, ctx)
+    else:  # another torchrun rank: its scratch files go to a private folder nobody reads (rank 0 writes the outputs)
+        import tempfile
+
+        shared = ctx.work_dir
+        with tempfile.TemporaryDirectory(prefix=f"edgepose-rank{dist.rank()}-") as tmp:
+            ctx.work_dir = Path(tmp)
+            try:
+                result = info.func(artifact, cfg, ctx)
+            finally:
+                ctx.work_dir = shared
     if result.format not in info.produces:
         raise RuntimeError(f"pass '{name}' produced a {result.format} artifact, declared {sorted(info.produces)}")
     return result

@@ -5,12 +5,18 @@ The checkpoint records the plan as a history step (torch-pruning's pruning histo
 edgepose.models.rewrites.prune_plan re-applies to a freshly built architecture before the weights load.
 With K iterative steps the fine-tuning epochs are a total, split over the steps (later steps get the
 remainder), so `epochs` costs the same whatever K is.
+
+Under torchrun (edgepose.distributed) every rank prunes its own copy, deterministically from identical inputs:
+rank 0's weights (and Taylor gradients) are broadcast before each step; the sensitivity scan and the latency
+search, which evaluate and time, run on rank 0 alone and broadcast the chosen ratios; after each step the ranks
+compare their structures and stop with an error if they differ. Only the fine-tuning is data-parallel.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from edgepose import distributed as dist
 from edgepose.errors import UserError
 from edgepose.passes.base import RunContext, Stage, copy_torch_artifact, register_pass
 from edgepose.passes.finetune import finetune_model
@@ -66,7 +72,6 @@ def _structured(
 ) -> dict[str, Any]:  # fmt: skip
     """Channel pruning (uniform / global / sensitivity-chosen ratios) in K steps, each then fine-tuned."""
     from edgepose.models.stats import count_gflops, output_shapes
-    from edgepose.passes import prune_sensitivity as sens
     from edgepose.passes import prune_structured as ps
 
     model, spec = result.model, result.spec
@@ -80,6 +85,7 @@ def _structured(
         "target_gflops_ratio": cfg.target_gflops_ratio, "target_latency_ratio": cfg.target_latency_ratio,
         "output_layers": scope.outputs, "kept_layers": scope.ignored, "not_pruned": {}, "finetune": [], "steps": [],
     }  # fmt: skip
+    dist.broadcast_module(model)  # every rank prunes rank 0's weights, bit for bit
     _taylor(model, spec, cfg, ctx)
     if cfg.method == "sensitivity" or target is not None:  # searches prune copies unchecked: drop bad groups first
         record["not_pruned"] = ps.survey(model, spec, cfg, scope)
@@ -89,8 +95,7 @@ def _structured(
     if cfg.method == "sensitivity":
         data = ctx.need("validation data for the sensitivity scan", ctx.val_data, "--eval ANN.json (or --val)")
         ctx.log(f"sensitivity scan on the first {cfg.sensitivity_images} instances of {data} ...")
-        baseline, rows = sens.scan(model, spec, cfg, scope, data, ctx.progress)
-        ratio_dict, rounds = sens.plan_ratios(model, spec, cfg, scope, ctx, rows)
+        baseline, rows, ratio_dict, rounds = dist.on_rank_zero(lambda: _sensitivity(model, spec, cfg, scope, data, ctx))
         ratio = 0.0
         record["sensitivity"] = {
             "data": str(data), "instances": cfg.sensitivity_images, "baseline": baseline, "table": rows,
@@ -104,12 +109,14 @@ def _structured(
     history: list[list[Any]] = []
     for step, epochs in enumerate(_epochs_per_step(cfg)):
         if step > 0:
+            dist.broadcast_module(model)
             _taylor(model, spec, cfg, ctx)
         record["not_pruned"].update(ps.pruner_step(pruner, cfg, example=ps.example_input(spec)).skipped)
         history = ps.pruning_history(pruner)
         if step == cfg.iterative_steps - 1 and target is not None and count_gflops(model, spec) > target * (1 + 1e-9):
             history += _prune_more(model, spec, cfg, scope, target, record)  # global ranking may land above target
         model.zero_grad(set_to_none=True)
+        dist.check_same_structure(model, f"pruning step {step + 1}")
         entry["pruning_history"] = history
         ps.check_outputs(model, spec, shapes)
         if cfg.iterative_steps > 1:
@@ -126,6 +133,16 @@ def _structured(
     entry.update(ratio=record["ratio"], round_to=cfg.round_to, global_pruning=cfg.global_pruning)
     record["layers"] = ps.channel_table(widths, ps.layer_widths(model))
     return record
+
+
+def _sensitivity(model: nn.Module, spec: Any, cfg: PruneConfig, scope: Any, data: Any,
+                 ctx: RunContext) -> tuple[float, list[dict[str, Any]], dict[str, float], list[dict[str, Any]]]:  # fmt: skip
+    """The sensitivity scan and the per-layer ratios it leads to (evaluates and may time: rank 0 alone)."""
+    from edgepose.passes import prune_sensitivity as sens
+
+    baseline, rows = sens.scan(model, spec, cfg, scope, data, ctx.progress)
+    ratio_dict, rounds = sens.plan_ratios(model, spec, cfg, scope, ctx, rows)
+    return baseline, rows, ratio_dict, rounds
 
 
 def _prune_more(
@@ -155,6 +172,7 @@ def _magnitude(result: Artifact, cfg: PruneConfig, ctx: RunContext, entry: dict[
     record: dict[str, Any] = {"method": "magnitude", "ratio": cfg.ratio, "iterative_steps": cfg.iterative_steps,
                               "output_layers": outputs, "finetune": []}  # fmt: skip
     reached = 0.0
+    dist.broadcast_module(model)  # masks from rank 0's weights on every rank (fine-tuning keeps them equal)
     with pm.masked(model, names):
         for step, epochs in enumerate(_epochs_per_step(cfg)):
             sparsity = cfg.ratio * (step + 1) / cfg.iterative_steps
@@ -178,6 +196,7 @@ def _taylor(model: nn.Module, spec: Any, cfg: PruneConfig, ctx: RunContext) -> N
     data = ctx.train_data or ctx.calib_data or ctx.val_data
     data = ctx.need("data for Taylor importance", data, "--finetune-data ANN.json (or --eval)")
     used = taylor_gradients(model, spec, data, cfg.taylor_batches)
+    dist.broadcast_grads(model)  # rank 0's gradients: every rank ranks the channels alike
     ctx.log(f"Taylor importance from {used} batches of {data}")
 
 

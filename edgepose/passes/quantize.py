@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from edgepose import distributed as dist
+from edgepose.artifact import Artifact as ArtifactType
 from edgepose.errors import UserError
 from edgepose.formats import QUANTIZE_BACKENDS
 from edgepose.passes.base import PassConfig, RunContext, Stage, register_pass
@@ -86,6 +88,8 @@ def quantize(artifact: Artifact, cfg: QuantizeConfig, ctx: RunContext) -> Artifa
         out = ctx.work_dir / INT8_GRAPH
         record["qat"] = quantize_aware_train(artifact, inputs, [x.name for x in base_float], cfg.finetune, ctx, out,
                                              metadata)  # fmt: skip
+        if not dist.is_main():  # another torchrun rank: it helped train; rank 0 exported, its result is the one used
+            return ArtifactType(spec=artifact.spec, format="onnx", path=None, provenance={"torchrun_rank": dist.rank()})
         final_float: list[Layer] = list(base_float)
     else:
         quantizer = _make_quantizer(cfg, fp32_onnx, inputs, ctx.work_dir)
@@ -246,8 +250,6 @@ def _int8_metadata(artifact: Artifact, cfg: QuantizeConfig) -> dict[str, str]:
 def _int8_artifact(artifact: Artifact, cfg: QuantizeConfig, onnx_path: Path, work_dir: Path,
                    metadata: dict[str, str]) -> Artifact:  # fmt: skip
     """The result as an Artifact: the Q/DQ ONNX, or its OpenVINO IR for the openvino backend."""
-    from edgepose.artifact import Artifact as ArtifactType
-
     path, fmt = onnx_path, "onnx"
     if cfg.backend == "openvino":
         from edgepose.export.openvino import export_openvino

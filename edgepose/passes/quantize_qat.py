@@ -6,6 +6,17 @@ BatchNorm is folded into the preceding conv / deconv first, so the exported INT8
 compiled from C++ on first use (minutes, and a compiler in CI); edgepose uses NNCF's own pure-PyTorch
 reference kernels instead, with TorchDynamo off for them (`EDGEPOSE_NNCF_COMPILE=1` restores NNCF's
 default of compiling its extension).
+
+Under torchrun every rank calibrates the same fake-quantized copy (same images, same model) and trains it
+through the shared loop; the fake-quant ranges need no syncing of their own. NNCF (3.4, nncf/torch/quantization/
+layers.py) sets them once, from the calibration statistics in nncf.quantize, before training; they then are
+plain nn.Parameters (SymmetricQuantizer's scale, AsymmetricQuantizer's input_low / input_range, requires_grad)
+learnt by gradient, and NNCF runs no moving-average observer while training. DistributedDataParallel
+therefore keeps them equal on every rank like any weight: its constructor broadcasts rank 0's parameters and
+buffers (so even a rank whose calibration differed in the last bit starts from rank 0's ranges) and backward
+all-reduces their gradients; the integer state (num_bits, signedness as frozen parameters; levels and
+`enabled` as buffers, which NNCF made buffers "so they are synchronized in DDP scenarios") does not change
+while training. Rank 0 alone strips and exports the trained graph.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from edgepose import distributed as dist
 from edgepose.errors import MissingDependency, UserError
 from edgepose.models.rewrites.surgery import set_module
 
@@ -70,11 +82,16 @@ def nncf_torch_kernels() -> Iterator[Any]:
     except ImportError as exc:
         raise MissingDependency("nncf (with its torch backend)", hint=f"pip install nncf torchao ({exc})") from None
     nncf.set_log_level(40)
-    if os.environ.get("EDGEPOSE_NNCF_COMPILE") != "1" and extensions.QuantizedFunctionsCPU._loaded_namespace is None:
-        extensions.QuantizedFunctionsCPU._loaded_namespace = ReferenceQuantizedFunctions
-    import torch._dynamo
+    if os.environ.get("EDGEPOSE_NNCF_COMPILE") != "1":  # the reference kernels are plain torch ops: CPU and CUDA
+        namespaces = [extensions.QuantizedFunctionsCPU]
+        if torch.cuda.is_available():  # without a GPU NNCF's CUDA namespace is a stub that raises on any use
+            namespaces.append(extensions.QuantizedFunctionsCUDA)
+        for namespace in namespaces:
+            if namespace._loaded_namespace is None:
+                namespace._loaded_namespace = ReferenceQuantizedFunctions
+    from torch import _dynamo
 
-    with torch._dynamo.config.patch(disable=True):
+    with _dynamo.config.patch(disable=True):
         yield nncf
 
 
@@ -107,9 +124,10 @@ def quantize_aware_train(
         if ctx.teacher is None:
             ctx.teacher = artifact
         result = finetune_model(student, finetune, ctx, name="qat", save=False)
-        stripped = nncf.strip(quantized.eval(), do_copy=True, strip_format=nncf.StripFormat.NATIVE,
-                              example_input=example)  # fmt: skip
-        export_onnx(stripped, artifact.spec, out_onnx, simplify=False, metadata=metadata, dynamic_batch=True)
+        if dist.is_main():  # the other ranks only took part in the training
+            stripped = nncf.strip(quantized.eval(), do_copy=True, strip_format=nncf.StripFormat.NATIVE,
+                                  example_input=example)  # fmt: skip
+            export_onnx(stripped, artifact.spec, out_onnx, simplify=False, metadata=metadata, dynamic_batch=True)
     return {
         "folded_batchnorm": len(folded), "float_modules": list(float_modules),
         "finetune": None if result is None else {"epochs": result.epochs_run, "best": result.best_metric,

@@ -3,6 +3,11 @@
 The CLI parses options and prints; everything else (scratch folders, the pass, the atomic save or move,
 the before/after comparison on the same data and runtime, the accuracy-budget gate) happens here, so a
 Python caller gets the same result as the command line.
+
+Under torchrun (edgepose.distributed) only the fine-tuning runs on every process: a pass that fine-tunes runs
+on every rank (its structural part deterministically, see the passes), rank 0 alone saves the output, and the
+comparison (evaluation, timing) runs on rank 0 while the other ranks wait at a barrier, so nothing else runs
+while it times; every rank returns rank 0's report. A pass that does not fine-tune runs on rank 0 alone.
 """
 
 from __future__ import annotations
@@ -13,11 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgepose import distributed as dist
 from edgepose.console import info
 from edgepose.errors import GateFailed
 from edgepose.formats import QUANTIZE_BACKENDS
 from edgepose.measure import compare_step, compare_step_on_runtimes
-from edgepose.passes.base import PassConfig, RunContext, apply_pass
+from edgepose.passes.base import PassConfig, RunContext, apply_pass, make_config
+from edgepose.passes.finetune import finetune_of
 
 if TYPE_CHECKING:
     from edgepose.artifact import Artifact
@@ -39,6 +46,7 @@ def rewrite_to_checkpoint(
     """
     from edgepose.checkpoint import save_checkpoint
 
+    dist.setup()
     output = Path(output)
     work_dir = output.parent / f".{output.name}.work"
     ctx = RunContext(
@@ -46,8 +54,10 @@ def rewrite_to_checkpoint(
         threads=threads, progress=progress, log=log,
     )  # fmt: skip
     result = apply_pass(artifact, pass_name, cfg, ctx)
-    save_checkpoint(result, output, **{f"{pass_name}_config": cfg.model_dump(mode="json")}, **provenance)
-    shutil.rmtree(work_dir, ignore_errors=True)
+    with dist.rank_zero_only() as main:
+        if main:
+            save_checkpoint(result, output, **{f"{pass_name}_config": cfg.model_dump(mode="json")}, **provenance)
+            shutil.rmtree(work_dir, ignore_errors=True)
     return result, ctx.records
 
 
@@ -57,15 +67,29 @@ def measured_rewrite(
 ) -> dict[str, Any]:
     """rewrite_to_checkpoint, then the before/after report: size, GFLOPs, latency on each runtime (interleaved,
     one run each) and accuracy on `eval_data` through the one eval path."""
+    dist.setup()
+    if finetune_of(pass_name, make_config(pass_name, cfg)) is None:  # nothing to train: rank 0 does it all
+        return dist.on_rank_zero(lambda: _measured_rewrite(pass_name, artifact, cfg, output, runtimes, eval_data,
+                                                           eval_limit, iters, run_options))  # fmt: skip
+    return _measured_rewrite(pass_name, artifact, cfg, output, runtimes, eval_data, eval_limit, iters, run_options)
+
+
+def _measured_rewrite(pass_name: str, artifact: Artifact, cfg: PassConfig, output: str | Path, runtimes: list[str],
+                      eval_data: str | Path | None, eval_limit: int | None, iters: int,
+                      run_options: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     log = run_options.get("log", info)
     result, records = rewrite_to_checkpoint(pass_name, artifact, cfg, output, **run_options)
-    report = compare_step_on_runtimes(
-        artifact, result, runtimes, eval_data=eval_data, eval_limit=eval_limit,
-        threads=run_options.get("threads"), iters=iters, log=log,
-    )  # fmt: skip
-    others = {key: value for key, value in records.items() if key != pass_name}  # e.g. a fine-tune's record
-    return {**report, "model": str(artifact.path or artifact.arch), "output": str(output), pass_name: records.get(pass_name),
-            "records": others}  # fmt: skip
+
+    def measure() -> dict[str, Any]:  # rank 0 alone: the other ranks wait, so nothing runs beside the timing
+        report = compare_step_on_runtimes(
+            artifact, result, runtimes, eval_data=eval_data, eval_limit=eval_limit,
+            threads=run_options.get("threads"), iters=iters, log=log,
+        )  # fmt: skip
+        others = {key: value for key, value in records.items() if key != pass_name}  # e.g. a fine-tune's record
+        return {**report, "model": str(artifact.path or artifact.arch), "output": str(output),
+                pass_name: records.get(pass_name), "records": others}  # fmt: skip
+
+    return dist.on_rank_zero(measure)
 
 
 def quantize_to_file(
@@ -79,6 +103,18 @@ def quantize_to_file(
     With `subpixel` the deconvs are first rewritten as conv + pixel shuffle (the `subpixel` pass, exact), so
     they are quantized too; the FP32 side of the comparison stays the model as given.
     """
+    dist.setup()
+    if finetune_of("quantize", make_config("quantize", options)) is None:  # PTQ: nothing to train, rank 0 alone
+        return dist.on_rank_zero(lambda: _quantize_to_file(artifact, options, calib, output, eval_data, finetune_data,
+                                                           threads, iters, subpixel, progress, log))  # fmt: skip
+    return _quantize_to_file(artifact, options, calib, output, eval_data, finetune_data, threads, iters, subpixel,
+                             progress, log)  # fmt: skip
+
+
+def _quantize_to_file(artifact: Artifact, options: dict[str, Any], calib: str | Path, output: str | Path,
+                      eval_data: str | Path | None, finetune_data: str | Path | None, threads: int | None, iters: int,
+                      subpixel: bool, progress: bool, log: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+    """quantize_to_file's work: QAT trains on every rank; moving, comparing and the gate happen on rank 0."""
     from edgepose.export.files import move_model_files
 
     output = Path(output)
@@ -94,7 +130,15 @@ def quantize_to_file(
         log(f"quantizing {artifact.path or artifact.arch} ({options.get('mode', 'ptq')}, "
             f"{options.get('backend', 'onnxruntime')}) ...")  # fmt: skip
         result = apply_pass(source, "quantize", options, ctx)
-        result.path = move_model_files(result.path, output)
+        with dist.rank_zero_only() as main:
+            if main:
+                result.path = move_model_files(result.path, output)
+    return dist.on_rank_zero(lambda: _compare_int8(artifact, result, ctx, eval_data, threads, iters, log))
+
+
+def _compare_int8(artifact: Artifact, result: Artifact, ctx: RunContext, eval_data: str | Path | None,
+                  threads: int | None, iters: int, log: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+    """The INT8 result against FP32 on the backend's runtime, and the accuracy budget (GateFailed when not met)."""
     record = ctx.records["quantize"]
     if "subpixel" in ctx.records:
         record = {**record, "subpixel": ctx.records["subpixel"]}

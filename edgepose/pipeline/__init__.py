@@ -3,10 +3,18 @@
 The recipe and its pass order are validated before any work; every step writes into its own sealed
 folder of the run directory, so a re-run resumes after the last completed step; the input model is
 only read. Gates that fail raise GateFailed (exit 1) after the report is written.
+
+Under torchrun (edgepose.distributed) only the recovery runs on every process: the steps up to the last one
+that fine-tunes run on every rank (their training data-parallel, their structural work alike on each rank),
+while rank 0 alone measures the baseline and each step, writes the run folder, and runs the later steps, the
+export, the parity check, the evaluation, the benchmarks and the report; the other ranks wait at a barrier
+meanwhile (nothing else runs while rank 0 times) and every rank returns rank 0's report. A resumed run reloads
+finished steps from the run folder on every rank: on several machines it must be on a shared filesystem.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -46,7 +54,10 @@ def optimize(
 
         model = demo_checkpoint()
     run_root = Path(out) if out else Path("runs") / f"{recipe_obj.name}-{_stem(model, options)}"
-    eval_data, calib_data, train_data = _data_files(recipe_obj, recipe_path, data, demo, log)
+    from edgepose import distributed as dist
+
+    dist.setup()  # under torchrun; the demo's data is generated once, by rank 0
+    eval_data, calib_data, train_data = dist.on_rank_zero(lambda: _data_files(recipe_obj, recipe_path, data, demo, log))
     from edgepose.paths import check_output
 
     check_output(run_root, [model, eval_data, calib_data, train_data, recipe_path], option="--out", folder=True)
@@ -56,6 +67,7 @@ def optimize(
 
 def _run(model: Any, options: LoadOptions, recipe: Recipe, run_root: Path, eval_data: Path, calib_data: Path,
          train_data: Path | None, progress: bool, log: Callable[[str], None], check_gates: bool) -> dict[str, Any]:  # fmt: skip
+    from edgepose import distributed as dist
     from edgepose.loading import load_artifact
     from edgepose.pipeline.run_dir import RunDir
 
@@ -64,7 +76,7 @@ def _run(model: Any, options: LoadOptions, recipe: Recipe, run_root: Path, eval_
         raise UserError(f"optimize starts from a PyTorch model (an edgepose .pt checkpoint or --model-factory); "
                         f"{model} is a {baseline.format} file")  # fmt: skip
     run = RunDir(run_root)
-    with run.locked():
+    with run.locked() if dist.is_main() else contextlib.nullcontext():  # one optimize per run folder at a time
         return _run_locked(run, baseline, model, options, recipe, eval_data, calib_data, train_data, progress, log,
                            check_gates)  # fmt: skip
 
@@ -74,7 +86,10 @@ def _run_locked(run: Any, baseline: Any, model: Any, options: LoadOptions, recip
                 check_gates: bool) -> dict[str, Any]:  # fmt: skip
     import yaml
 
+    from edgepose import distributed as dist
     from edgepose.fileio import write_text
+    from edgepose.passes import make_config
+    from edgepose.passes.finetune import finetune_of
     from edgepose.pipeline.final import run_final
     from edgepose.pipeline.gates import failed, judge_gates
     from edgepose.pipeline.measure import metric_name
@@ -82,24 +97,40 @@ def _run_locked(run: Any, baseline: Any, model: Any, options: LoadOptions, recip
     from edgepose.pipeline.steps import Inputs, run_baseline, run_pass_step
     from edgepose.report.build import build_report, write_report
 
-    write_text(run.root / "recipe.yaml", yaml.safe_dump(recipe.model_dump(by_alias=True), sort_keys=False))
+    with dist.rank_zero_only() as main:
+        if main:
+            run.root.mkdir(parents=True, exist_ok=True)
+            write_text(run.root / "recipe.yaml", yaml.safe_dump(recipe.model_dump(by_alias=True), sort_keys=False))
     inputs = Inputs(recipe, eval_data, calib_data, train_data, options, progress, log, baseline=baseline)
     model_key = file_digest(model) if model is not None else options.model_factory
     data_key = [file_digest(p) for p in (eval_data, calib_data, train_data)]
     key = fingerprint(model_key, options.model_factory, data_key, recipe.metric, recipe.data.model_dump(),
                       recipe.benchmark.model_dump(), recipe.target)  # fmt: skip
-    baseline_metrics = run_baseline(run, inputs, key)
-    current = baseline
-    for index, entry in enumerate(recipe.passes, start=1):
+    baseline_metrics = dist.on_rank_zero(lambda: run_baseline(run, inputs, key))
+    keys = []
+    for entry in recipe.passes:
         key = fingerprint(key, entry.pass_, entry.options(), recipe.seed)
-        current = run_pass_step(run, index, entry, current, inputs, key)
-    final_metrics = run_final(run, current, inputs, fingerprint(key, recipe.export.model_dump(), "final"))
-    metric = metric_name(recipe, baseline.spec.schema)
-    gates = judge_gates(recipe, metric, baseline_metrics, final_metrics)
-    report = build_report(recipe, metric, baseline_metrics, inputs.stages, final_metrics, gates, run.root)
-    write_report(report, run.root)
-    log(f"report: {run.root / 'report.md'}")
-    bad = failed(gates)
+        keys.append(key)
+    trains = [finetune_of(e.pass_, make_config(e.pass_, e.options())) is not None for e in recipe.passes]
+    shared = max((i + 1 for i, t in enumerate(trains) if t), default=0)  # steps every rank takes part in
+    current = baseline
+    for index, entry in enumerate(recipe.passes[:shared], start=1):
+        current = run_pass_step(run, index, entry, current, inputs, keys[index - 1])
+
+    def rest() -> dict[str, Any]:  # rank 0 alone from here: later steps, export, measurements, report
+        last = current
+        for index, entry in enumerate(recipe.passes[shared:], start=shared + 1):
+            last = run_pass_step(run, index, entry, last, inputs, keys[index - 1])
+        final_metrics = run_final(run, last, inputs, fingerprint(key, recipe.export.model_dump(), "final"))
+        metric = metric_name(recipe, baseline.spec.schema)
+        gates = judge_gates(recipe, metric, baseline_metrics, final_metrics)
+        report = build_report(recipe, metric, baseline_metrics, inputs.stages, final_metrics, gates, run.root)
+        write_report(report, run.root)
+        log(f"report: {run.root / 'report.md'}")
+        return report
+
+    report = dist.on_rank_zero(rest)
+    bad = failed(report["gates"])
     if check_gates and bad:
         summary = "; ".join(f"{g['name']}: {g['value']} vs limit {g['limit']}" for g in bad)
         raise GateFailed(f"gate failed ({summary}); the report is in {run.root}", report=report)
@@ -162,12 +193,9 @@ def _check_target(recipe: Recipe) -> None:
 def _check_data_needs(recipe: Recipe, train_data: Path | None) -> None:
     """Passes that fine-tune need training data; say so before anything runs."""
     from edgepose.passes import make_config
+    from edgepose.passes.finetune import finetune_of
 
     for index, entry in enumerate(recipe.passes, start=1):
-        cfg = make_config(entry.pass_, entry.options())
-        finetune = cfg if entry.pass_ == "finetune" else getattr(cfg, "finetune", None)
-        if entry.pass_ == "quantize" and getattr(cfg, "mode", "ptq") != "qat":
-            finetune = None
-        if finetune is not None and finetune.epochs > 0 and train_data is None:
+        if finetune_of(entry.pass_, make_config(entry.pass_, entry.options())) is not None and train_data is None:
             raise UserError(f"recipe '{recipe.name}' step {index} ({entry.pass_}) fine-tunes: give training data "
                             "with --set data.train=TRAIN.json")  # fmt: skip

@@ -24,13 +24,5 @@ def timing(recipe: Recipe) -> dict[str, Any]:
     return {"threads": bench.threads, "iters": bench.iters, "warmup": bench.warmup}
 
 
-def bench_alone(artifact: Artifact, runtime: str, recipe: Recipe) -> dict[str, Any]:
-    """Bench JSON of one model on one runtime (batch 1)."""
-    from edgepose.bench.benchmark import benchmark
-
-    bench = recipe.benchmark
-    return benchmark(artifact, runtime, threads=bench.threads, warmup=bench.warmup, iters=bench.iters)
-
-
 def metric_name(recipe: Recipe, schema: str) -> str:
     return primary_metric(schema) if recipe.metric == "auto" else recipe.metric
