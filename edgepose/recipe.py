@@ -39,6 +39,9 @@ class PassEntry(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     pass_: str = Field(alias="pass")
+    keep: Literal["always", "auto"] = Field(
+        "always", description="auto (performance rewrites only): keep the step only if the result measures faster "
+        "with it than without it on the target runtime, interleaved, with 95% confidence")
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -161,6 +164,10 @@ def check_passes(recipe: Recipe, path: Path) -> None:
             raise UserError(f"{path}: passes.{index}.pass: unknown pass '{entry.pass_}'"
                             f"{did_you_mean(entry.pass_, names)}; known: {', '.join(names)}")  # fmt: skip
         make_config(entry.pass_, entry.options(), where=f"{path}: passes.{index}: ")
+        if entry.keep == "auto" and not PASSES.get(entry.pass_).performance_rewrite:
+            rewrites = [info.name for info in PASSES if info.performance_rewrite]
+            raise UserError(f"{path}: passes.{index}.keep: 'auto' is for performance rewrites ({', '.join(rewrites)}); "
+                            f"'{entry.pass_}' changes what the model computes, so it is always kept")  # fmt: skip
     check_order([entry.pass_ for entry in recipe.passes])
 
 

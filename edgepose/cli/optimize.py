@@ -88,6 +88,8 @@ def print_report(report: dict) -> None:
     stdout.print(table)
     for line in speedup_lines(report):
         stdout.print(line)
+    for decision in report.get("decisions", []):
+        stdout.print(f"step {decision['step']} {decision['pass']} (keep: auto): {decision['reason']}")
     gates = Table(title="gates")
     for column in ("gate", "limit", "value", "verdict", "what"):
         gates.add_column(column)

@@ -73,6 +73,7 @@ class PassInfo:
     accepts: frozenset[str]
     produces: frozenset[str]
     description: str
+    performance_rewrite: bool = False  # same function, maybe faster: a recipe may `keep: auto` it (measured)
 
 
 PASSES: Registry[PassInfo] = Registry("pass")
@@ -80,14 +81,18 @@ PASSES: Registry[PassInfo] = Registry("pass")
 
 def register_pass(
     name: str, *, config: type[PassConfig], stage: Stage, accepts: set[str] | frozenset[str],
-    produces: str | set[str] | frozenset[str], description: str = "",
+    produces: str | set[str] | frozenset[str], description: str = "", performance_rewrite: bool = False,
 ) -> Callable[[Callable[..., Artifact]], Callable[..., Artifact]]:  # fmt: skip
-    """Register `func(artifact, cfg, ctx) -> Artifact` as pass `name`."""
+    """Register `func(artifact, cfg, ctx) -> Artifact` as pass `name`.
+
+    `performance_rewrite`: the pass keeps the model's function and only may make it faster (subpixel), so a
+    recipe may mark it `keep: auto` and optimize keeps it only where it measures faster.
+    """
 
     def decorator(func: Callable[..., Artifact]) -> Callable[..., Artifact]:
         doc = description or ((func.__doc__ or "").strip().splitlines() or [""])[0]
         outputs = frozenset({produces} if isinstance(produces, str) else produces)
-        PASSES.add(name, PassInfo(name, func, config, stage, frozenset(accepts), outputs, doc))
+        PASSES.add(name, PassInfo(name, func, config, stage, frozenset(accepts), outputs, doc, performance_rewrite))
         return func
 
     return decorator

@@ -32,7 +32,7 @@ class SubpixelConfig(PassConfig):
 
 
 @register_pass(
-    "subpixel", config=SubpixelConfig, stage=Stage.STRUCTURE, accepts={"torch"}, produces="torch",
+    "subpixel", config=SubpixelConfig, stage=Stage.STRUCTURE, accepts={"torch"}, produces="torch", performance_rewrite=True,
     description="rewrite strided deconvs as conv + pixel shuffle (exact; INT8 runtimes then run them as INT8 convs)",
 )  # fmt: skip
 def subpixel(artifact: Artifact, cfg: SubpixelConfig, ctx: RunContext) -> Artifact:

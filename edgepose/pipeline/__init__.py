@@ -95,6 +95,7 @@ def _run_locked(run: Any, baseline: Any, model: Any, options: LoadOptions, recip
     from edgepose.pipeline.measure import metric_name
     from edgepose.pipeline.run_dir import file_digest, fingerprint
     from edgepose.pipeline.steps import Inputs, run_baseline, run_pass_step
+    from edgepose.pipeline.variants import choose_auto_rewrites
     from edgepose.report.build import build_report, write_report
 
     with dist.rank_zero_only() as main:
@@ -107,7 +108,7 @@ def _run_locked(run: Any, baseline: Any, model: Any, options: LoadOptions, recip
     key = fingerprint(model_key, options.model_factory, data_key, recipe.metric, recipe.data.model_dump(),
                       recipe.benchmark.model_dump(), recipe.target)  # fmt: skip
     baseline_metrics = dist.on_rank_zero(lambda: run_baseline(run, inputs, key))
-    keys = []
+    base_key, keys = key, []
     for entry in recipe.passes:
         key = fingerprint(key, entry.pass_, entry.options(), recipe.seed)
         keys.append(key)
@@ -121,10 +122,13 @@ def _run_locked(run: Any, baseline: Any, model: Any, options: LoadOptions, recip
         last = current
         for index, entry in enumerate(recipe.passes[shared:], start=shared + 1):
             last = run_pass_step(run, index, entry, last, inputs, keys[index - 1])
-        final_metrics = run_final(run, last, inputs, fingerprint(key, recipe.export.model_dump(), "final"))
+        chosen = choose_auto_rewrites(run, inputs, base_key, last, key)  # `keep: auto` steps: measured, then kept
+        final_metrics = run_final(run, chosen.last, chosen.inputs, fingerprint(chosen.key, recipe.export.model_dump(),
+                                                                               "final"))  # fmt: skip
         metric = metric_name(recipe, baseline.spec.schema)
         gates = judge_gates(recipe, metric, baseline_metrics, final_metrics)
-        report = build_report(recipe, metric, baseline_metrics, inputs.stages, final_metrics, gates, run.root)
+        report = build_report(recipe, metric, baseline_metrics, chosen.inputs.stages, final_metrics, gates, run.root,
+                              decisions=chosen.decisions)  # fmt: skip
         write_report(report, run.root)
         log(f"report: {run.root / 'report.md'}")
         return report
@@ -162,7 +166,12 @@ def _data_files(recipe: Recipe, recipe_path: Path, data: Any, demo: bool,
 
         eval_data = demo_val_data(log=log)
     train_data = resolve(recipe.data.train)
-    calib_data = resolve(recipe.data.calib) or train_data or eval_data
+    calib_data = resolve(recipe.data.calib) or train_data
+    if calib_data is None and demo and not data:
+        from edgepose.pipeline.demo import demo_calib_data
+
+        calib_data = demo_calib_data(log=log)
+    calib_data = calib_data or eval_data
     if calib_data == eval_data and any(entry.pass_ == "quantize" for entry in recipe.passes):
         log(f"warning: calibrating on the evaluation data ({eval_data}): the accuracy drop is then measured on the "
             "images the INT8 ranges were fitted to; give --set data.calib=... (or data.train) to keep them apart")  # fmt: skip

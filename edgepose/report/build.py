@@ -21,7 +21,7 @@ PICTURES = {"accuracy_speed": "report.png", "keypoints": "report_keypoints.png"}
 
 def build_report(
     recipe: Recipe, metric: str, baseline: dict[str, Any], stages: list[dict[str, Any]], final: dict[str, Any],
-    gates: list[dict[str, Any]], run_dir: Path,
+    gates: list[dict[str, Any]], run_dir: Path, decisions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """The report dict: what ran, every step's accuracy and latency, the final artifact and the gates."""
     from edgepose.version import __version__
@@ -34,7 +34,7 @@ def build_report(
         "recipe": recipe.name, "target": recipe.target, "runtime": recipe.runtime, "metric": metric,
         "run_dir": str(run_dir), "baseline": baseline, "stages": stages, "final": final, "gates": gates,
         "gate_limits": recipe.gates.model_dump(), "speed_baseline": recipe.benchmark.baseline,
-        "pictures": dict(PICTURES),
+        "pictures": dict(PICTURES), "decisions": list(decisions or []),
         "verdict": "fail" if any(g["verdict"] == "fail" for g in gates) else "pass",
     }  # fmt: skip
 

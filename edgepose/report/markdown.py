@@ -58,6 +58,8 @@ def markdown(report: dict[str, Any]) -> str:
         lo, hi = versus["speedup_ci95"]
         lines.append(f"| {stage['index']} | {stage['pass']} | {_fmt(value, 4)} | {versus['speedup']:.2f}x "
                      f"[{lo:.2f}, {hi:.2f}] | {_fmt(stage['gflops'], 3)} | {stage['seconds']} |")  # fmt: skip
+    for decision in report.get("decisions", []):
+        lines.append(f"| {decision['step']} | {decision['pass']} (keep: auto) | | {decision['reason']} | | |")
     lines += ["", "## Per keypoint", "", _keypoint_table(report), "", "## Gates", "",
               "| gate | limit | value | verdict | what |", "|---|---:|---:|---|---|"]  # fmt: skip
     lines += [f"| {g['name']} | {g['limit']} | {g['value']} | {g['verdict']} | {g['what']} |" for g in report["gates"]]
