@@ -67,6 +67,24 @@ class GatesConfig(_Strict):
     max_parity_error: float | None = Field(None, gt=0, description="export parity tolerance (precision's default if unset)")
 
 
+class Candidate(_Strict):
+    """One path `search` tries: a target, its passes (after the pruning prefix, if any) and its export."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    target: Literal[tuple(TARGETS)] = "cpu-openvino"  # type: ignore[valid-type]
+    passes: list[PassEntry] = Field(default_factory=list)
+    export: ExportConfig = Field(default_factory=ExportConfig)
+
+
+class SearchConfig(_Strict):
+    """Try every candidate after every pruning prefix (and unpruned); keep the fastest that passes the gates."""
+
+    candidates: list[Candidate] = Field(min_length=1)
+    prune: list[dict[str, Any]] = Field(default_factory=list, description="options of each pruning prefix (a prune pass)")
+    unpruned: bool = Field(True, description="also try every candidate on the unpruned model")
+    reference: str | None = Field(None, description="a candidate (unpruned) the winner is timed against, in one run")
+
+
 class Recipe(_Strict):
     schema_version: int
     name: str
@@ -78,17 +96,37 @@ class Recipe(_Strict):
     export: ExportConfig = Field(default_factory=ExportConfig)
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
     gates: GatesConfig = Field(default_factory=GatesConfig)
+    search: SearchConfig | None = None
     seed: int = 0
 
     @model_validator(mode="after")
     def _version(self) -> Recipe:
         if self.schema_version != SCHEMA_VERSION:
             raise ValueError(f"schema_version {self.schema_version} is not supported (this edgepose reads {SCHEMA_VERSION})")
-        allowed = EXPORT_PRECISIONS[TARGETS[self.target].format]
-        if self.export.precision != "auto" and self.export.precision not in allowed:
-            raise ValueError(f"export.precision {self.export.precision} is not one target {self.target} can run "
-                             f"(choose {', '.join(allowed)} or auto)")  # fmt: skip
+        for target, export in [(self.target, self.export), *((c.target, c.export) for c in self.candidates())]:
+            allowed = EXPORT_PRECISIONS[TARGETS[target].format]
+            if export.precision != "auto" and export.precision not in allowed:
+                raise ValueError(f"export.precision {export.precision} is not one target {target} can run "
+                                 f"(choose {', '.join(allowed)} or auto)")  # fmt: skip
+        if self.search is not None:
+            if self.passes:
+                raise ValueError("a recipe with `search` lists its passes per candidate; `passes` must be empty")
+            names = [c.name for c in self.search.candidates]
+            if len(set(names)) != len(names):
+                raise ValueError(f"search candidate names repeat: {', '.join(names)}")
+            if self.search.reference is not None and self.search.reference not in names:
+                raise ValueError(f"search.reference '{self.search.reference}' is not a candidate ({', '.join(names)})")
+            if not self.search.unpruned and not self.search.prune:
+                raise ValueError("search with unpruned: false needs at least one prune prefix")
         return self
+
+    def candidates(self) -> list[Candidate]:
+        return list(self.search.candidates) if self.search else []
+
+    def for_candidate(self, candidate: Candidate, prefix: list[PassEntry]) -> Recipe:
+        """This recipe as one chain of the search: the candidate's target, export and passes after `prefix`."""
+        return self.model_copy(update={"target": candidate.target, "export": candidate.export, "search": None,
+                                       "passes": [*prefix, *candidate.passes]})  # fmt: skip
 
     @property
     def runtime(self) -> str:
@@ -155,9 +193,16 @@ def _first_line(exc: BaseException) -> str:
 
 
 def check_passes(recipe: Recipe, path: Path) -> None:
-    """Every pass exists, its options validate, and the order respects the stages."""
+    """Every pass exists, its options validate, and the order respects the stages (per search candidate too)."""
     from edgepose.passes import PASSES, check_order, make_config
 
+    if recipe.search is not None:
+        for prefix_index, options in enumerate(recipe.search.prune):
+            make_config("prune", options, where=f"{path}: search.prune.{prefix_index}: ")
+        for candidate in recipe.search.candidates:
+            check_passes(recipe.for_candidate(candidate, [PassEntry.model_validate({"pass": "prune"})]
+                                              if recipe.search.prune else []), path)  # fmt: skip
+        return
     for index, entry in enumerate(recipe.passes):
         if entry.pass_ not in PASSES:
             names = PASSES.names()

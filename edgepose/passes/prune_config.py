@@ -16,7 +16,9 @@ class PruneConfig(PassConfig):
     method: Literal["structured", "magnitude", "sensitivity"] = "structured"
     ratio: float = Field(0.3, gt=0, lt=1)
     target_gflops_ratio: float | None = Field(None, gt=0, lt=1, description="prune until GFLOPs <= this share")
-    target_latency_ratio: float | None = Field(None, gt=0, lt=1, description="sensitivity: ONNX Runtime p50 share")
+    target_latency_ratio: float | None = Field(None, gt=0, lt=1, description="sensitivity: p50 share on latency_runtime")
+    latency_runtime: Literal["onnxruntime", "openvino"] = Field(
+        "onnxruntime", description="where the sensitivity plan's latency target is timed (FP32): the target runtime")
     importance: Literal["l1", "l2", "bn_scale", "taylor"] = "l1"
     global_pruning: bool = False
     iterative_steps: int = Field(1, ge=1, le=50)

@@ -127,7 +127,7 @@ def plan_ratios(
             )
         clone, _ = prune_copy(model, spec, cfg, scope, 0.0, ratios)
         gflops = count_gflops(clone, spec)
-        latency = _latency_ratio(model, clone, spec, ctx) if cfg.target_latency_ratio else None
+        latency = _latency_ratio(model, clone, spec, ctx, cfg.latency_runtime) if cfg.target_latency_ratio else None
         rounds.append({"ratios": ratios, "gflops_ratio": round(gflops / base_gflops, 4), "latency_ratio": latency})
         short = max(0.0, gflops - target_gflops)
         if latency is not None and latency > cfg.target_latency_ratio:
@@ -138,12 +138,12 @@ def plan_ratios(
     raise UserError(f"no per-layer plan met the target ({_targets(cfg)}) in {MAX_ROUNDS} rounds; relax it")
 
 
-def _latency_ratio(before: nn.Module, after: nn.Module, spec: ModelSpec, ctx: RunContext) -> float:
-    """p50 latency after / before on ONNX Runtime CPU, interleaved in one process."""
+def _latency_ratio(before: nn.Module, after: nn.Module, spec: ModelSpec, ctx: RunContext, runtime: str) -> float:
+    """p50 latency after / before on `runtime` (FP32), interleaved in one process."""
     from edgepose.artifact import Artifact
     from edgepose.measure import compare_latency
 
-    result = compare_latency(Artifact(spec=spec, model=before), Artifact(spec=spec, model=after), "onnxruntime",
+    result = compare_latency(Artifact(spec=spec, model=before), Artifact(spec=spec, model=after), runtime,
                              threads=ctx.threads, iters=40)  # fmt: skip
     return float(result["ratio_p50"])
 
@@ -153,5 +153,5 @@ def _targets(cfg: PruneConfig) -> str:
     if cfg.target_gflops_ratio:
         parts.append(f"GFLOPs <= {cfg.target_gflops_ratio:g} of the original")
     if cfg.target_latency_ratio:
-        parts.append(f"ONNX Runtime latency <= {cfg.target_latency_ratio:g} of the original")
+        parts.append(f"{cfg.latency_runtime} latency <= {cfg.target_latency_ratio:g} of the original")
     return " and ".join(parts)

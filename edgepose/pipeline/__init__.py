@@ -122,7 +122,8 @@ def _run_locked(run: Any, baseline: Any, model: Any, options: LoadOptions, recip
         last = current
         for index, entry in enumerate(recipe.passes[shared:], start=shared + 1):
             last = run_pass_step(run, index, entry, last, inputs, keys[index - 1])
-        chosen = choose_auto_rewrites(run, inputs, base_key, last, key)  # `keep: auto` steps: measured, then kept
+        # `keep: auto` steps: measured, then kept
+        chosen = choose_auto_rewrites(run, inputs, baseline, base_key, list(recipe.passes), last, key)
         final_metrics = run_final(run, chosen.last, chosen.inputs, fingerprint(chosen.key, recipe.export.model_dump(),
                                                                                "final"))  # fmt: skip
         metric = metric_name(recipe, baseline.spec.schema)

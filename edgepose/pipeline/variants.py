@@ -21,6 +21,7 @@ from edgepose.pipeline.run_dir import RunDir, fingerprint
 if TYPE_CHECKING:
     from edgepose.artifact import Artifact
     from edgepose.pipeline.steps import Inputs
+    from edgepose.recipe import PassEntry
 
 DECISIONS = "decisions.json"
 
@@ -35,24 +36,27 @@ class Chosen:
     decisions: list[dict[str, Any]]
 
 
-def choose_auto_rewrites(run: RunDir, inputs: Inputs, base_key: str, last: Artifact, last_key: str) -> Chosen:
-    """The chain as written, or the one without its `keep: auto` steps when those do not measure faster."""
+def choose_auto_rewrites(run: RunDir, inputs: Inputs, start: Artifact, start_key: str, entries: list[PassEntry],
+                         last: Artifact, last_key: str, first_index: int = 1,
+                         start_reference: tuple[Artifact | None, str] = (None, "torch")) -> Chosen:  # fmt: skip
+    """The chain `entries` (run from `start`, steps numbered from `first_index`) as written, or the same chain
+    without its `keep: auto` steps when those do not measure faster."""
     from edgepose.pipeline.steps import run_pass_step
 
     recipe = inputs.recipe
-    auto = [(i, e) for i, e in enumerate(recipe.passes, start=1) if e.keep == "auto"]
+    auto = [(i, e) for i, e in enumerate(entries, start=first_index) if e.keep == "auto"]
     if not auto:
         return Chosen(last, last_key, inputs, [])
     names = "-".join(e.pass_ for _, e in auto)
     variant = RunDir(run.root / "variants" / f"without-{names}")
-    variant_inputs = dataclasses.replace(inputs, stages=[], reference=None, reference_runtime="torch")
-    current, key = inputs.baseline, base_key
-    assert current is not None
-    kept_entries = [e for e in recipe.passes if e.keep != "auto"]
+    variant_inputs = dataclasses.replace(inputs, stages=list(inputs.stages[: first_index - 1]),
+                                         reference=start_reference[0], reference_runtime=start_reference[1])
+    current, key = start, start_key
     inputs.log(f"keep: auto ({names}): running the chain without it in {variant.root} to compare ...")
-    for index, entry in enumerate(kept_entries, start=1):
+    kept = [(i, e) for i, e in enumerate(entries, start=first_index) if e.keep != "auto"]
+    for number, (_, entry) in enumerate(kept, start=first_index):
         key = fingerprint(key, entry.pass_, entry.options(), recipe.seed)
-        current = run_pass_step(variant, index, entry, current, variant_inputs, key)
+        current = run_pass_step(variant, number, entry, current, variant_inputs, key)
     timing_key = fingerprint(last_key, key, recipe.benchmark.model_dump(), recipe.runtime, "keep-auto")
     verdict = _cached(run, timing_key) or _measure(run, timing_key, inputs, current, last, names)
     decisions = [{**verdict, "step": index, "pass": entry.pass_} for index, entry in auto]
