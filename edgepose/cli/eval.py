@@ -36,6 +36,11 @@ PredictionsOpt = Annotated[
     typer.Option("--predictions", help="score a COCO keypoint-results JSON (or an annotations file) instead of a model"),
 ]
 OutOpt = Annotated[Optional[str], typer.Option("--out", "-o", help="also write the JSON result to this file")]  # noqa: UP045
+SavePredictionsOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--save-predictions", help="also write the predictions as a COCO keypoint-results JSON "
+                 "(the file `edgepose predict` writes; `eval --predictions` re-scores it)"),
+]  # fmt: skip
 
 OVERALL = (
     ("OKS AP", "oks_ap"), ("OKS AP50", "oks_ap50"), ("OKS AP75", "oks_ap75"), ("OKS AR", "oks_ar"),
@@ -58,6 +63,7 @@ def eval_command(
     device: DeviceOpt = None,
     out: OutOpt = None,
     predictions: PredictionsOpt = None,
+    save_predictions: SavePredictionsOpt = None,
     arch: ArchOpt = None,
     model_factory: FactoryOpt = None,
     trust_checkpoint: TrustOpt = False,
@@ -71,13 +77,14 @@ def eval_command(
 
     With --predictions and no MODEL it scores keypoints from a file with the same metric code (the
     annotations file itself scores OKS AP 1.0: edgepose eval --predictions val.json --data val.json).
+    --save-predictions p.json keeps the model's keypoints; `eval --predictions p.json` gives the same metrics.
     """
     import contextlib
     import sys
 
     from edgepose.errors import UserError
     from edgepose.evaluate import evaluate
-    from edgepose.metrics.decode import REFINE_METHODS
+    from edgepose.deploy.decode import REFINE_METHODS
     from edgepose.runtimes import open_session
 
     if decode not in REFINE_METHODS:
@@ -85,6 +92,8 @@ def eval_command(
     if predictions is not None:
         if model is not None or model_factory is not None:
             raise UserError("give either MODEL or --predictions, not both")
+        if save_predictions is not None:
+            raise UserError("--save-predictions writes a model's predictions; with --predictions there is no model")
         from edgepose.metrics.predictions_file import evaluate_predictions_file
 
         _emit(evaluate_predictions_file(predictions, data), out, json_out)
@@ -96,6 +105,7 @@ def eval_command(
         result = evaluate(
             session, artifact.spec, data, batch_size=batch, flip=flip, workers=workers, progress=not json_out,
             limit=limit, image_root=image_root, refine=decode, model_name=name, runtime_name=runtime,
+            save_predictions=save_predictions,
         )  # fmt: skip
     _emit(result, out, json_out)
 

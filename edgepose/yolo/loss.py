@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from edgepose.yolo.assigner import TaskAlignedAssigner, bbox_ciou
-from edgepose.yolo.decode import DEFAULT_STRIDES, REG_MAX, make_anchors
+from edgepose.deploy.yolo_decode import DEFAULT_STRIDES, REG_MAX, make_anchors
 
 
 @dataclass(frozen=True)
