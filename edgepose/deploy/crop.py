@@ -104,3 +104,16 @@ def crop_inverse(affine: np.ndarray) -> np.ndarray:
     """Model-input -> image pixels as the float32 (2, 3) every path decodes with (the dataset has always stored
     it in float32; keeping that rounding is what makes eval, predict and the runner agree to the bit)."""
     return invert_affine(affine).astype(np.float32)
+
+
+def clip_boxes(boxes_xywh: np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(boxes clipped to the (H, W) image, as float32 like the dataset reader stores them; which were kept):
+    boxes with nothing left inside the image are dropped."""
+    b = np.asarray(boxes_xywh, dtype=np.float64).reshape(-1, 4)
+    h, w = image_size
+    x1, y1 = np.maximum(0.0, b[:, 0]), np.maximum(0.0, b[:, 1])
+    x2 = np.minimum(float(w), b[:, 0] + np.maximum(0.0, b[:, 2]))
+    y2 = np.minimum(float(h), b[:, 1] + np.maximum(0.0, b[:, 3]))
+    keep = (x2 - x1 > 0) & (y2 - y1 > 0)
+    out = np.stack([x1, y1, x2 - x1, y2 - y1], axis=1).astype(np.float32)
+    return out[keep], keep

@@ -8,13 +8,14 @@ when the person is an annotated one (eval, or predict with an annotations file's
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgepose.fileio import write_json
+from edgepose.fileio import write_text
 
 PERSON_CATEGORY = 1
 
@@ -37,6 +38,7 @@ def result_entry(
 
 
 def write_results(path: str | Path, entries: list[dict[str, Any]]) -> Path:
-    """Write the results list atomically (a reader never sees half a file, also after Ctrl-C)."""
-    write_json(path, entries)
+    """Write the results list atomically (a reader never sees half a file, also after Ctrl-C); one entry a line."""
+    body = ",\n".join(json.dumps(entry) for entry in entries)
+    write_text(path, f"[\n{body}\n]\n" if entries else "[]\n")
     return Path(path)

@@ -30,7 +30,7 @@ def optimize(
 
     `data` is the evaluation COCO-keypoints JSON (default: the recipe's, else the demo's held-out set);
     `out` the run folder (default runs/<recipe>-<model>). With `check_gates`, a failed gate raises
-    GateFailed after report.json / report.md / report.png are written.
+    GateFailed after report.json / report.md / report.png are written; its `.report` is the report dict.
     """
     from edgepose.recipe import load_recipe
 
@@ -90,7 +90,7 @@ def _run(model: Any, options: LoadOptions, recipe: Recipe, run_root: Path, eval_
     bad = failed(gates)
     if check_gates and bad:
         summary = "; ".join(f"{g['name']}: {g['value']} vs limit {g['limit']}" for g in bad)
-        raise GateFailed(f"gate failed ({summary}); the report is in {run.root}")
+        raise GateFailed(f"gate failed ({summary}); the report is in {run.root}", report=report)
     return report
 
 
