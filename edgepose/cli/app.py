@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args or os.environ.get("EDGEPOSE_DEBUG") == "1"
     args = _rewrite_argv([a for a in args if a != "--debug"])
     try:
-        _run_app(args)
+        code = _run_app(args)
+        if code == 130:  # typer turns Ctrl-C into Exit(130), which standalone_mode=False returns instead of raising
+            raise KeyboardInterrupt
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
@@ -102,11 +104,11 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(0)
 
 
-def _run_app(args: list[str]) -> None:
-    """Run the command; with --json, stray stdout writes (libraries' progress bars) go to stderr."""
+def _run_app(args: list[str]) -> object:
+    """Run the command (its return value: typer hands back an exit code it caught); with --json, stray stdout
+    writes (libraries' progress bars) go to stderr."""
     if "--json" not in args:
-        app(args=args, prog_name="edgepose", standalone_mode=False)
-        return
+        return app(args=args, prog_name="edgepose", standalone_mode=False)
     import contextlib
 
     import edgepose.console as output
@@ -114,7 +116,7 @@ def _run_app(args: list[str]) -> None:
     output.json_stream = sys.stdout
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            app(args=args, prog_name="edgepose", standalone_mode=False)
+            return app(args=args, prog_name="edgepose", standalone_mode=False)
     finally:
         output.json_stream = None
 

@@ -96,8 +96,10 @@ class Predictor:
             if boxes is None:
                 h, w = rgb.shape[:2]
                 boxes = np.array([[0.0, 0.0, float(w), float(h)]])
-            clipped, keep = clip_boxes(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), rgb.shape[:2])
-            poses = model.top_down(rgb, clipped, None if scores is None else np.asarray(scores)[keep])
+            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+            clipped, keep = clip_boxes(boxes, rgb.shape[:2])
+            given = np.ones(len(boxes)) if scores is None else np.asarray(scores, dtype=np.float64)  # a user's box: 1
+            poses = model.top_down(rgb, clipped, given[keep])
         else:
             poses = model.whole_image(rgb)
         if self.tracker is not None:

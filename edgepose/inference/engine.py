@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgepose.console import TaskBar
+from edgepose.console import TaskBar, info
 from edgepose.deploy.crop import clip_boxes
 from edgepose.deploy.images import bgr_to_rgb
 from edgepose.deploy.model import PoseModel
@@ -74,6 +74,7 @@ def run_predict(model: PoseModel, sources: list[Source], opts: PredictOptions, d
         finally:
             summary = loop.finish(sources, interrupted)
     if interrupted:
+        info(f"interrupted after {summary['frames']} frames; {summary['outputs']['predictions']} holds them")
         raise KeyboardInterrupt
     return summary
 
