@@ -33,5 +33,23 @@ def standardize(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) 
 
 def to_model_input(image_rgb: np.ndarray, mean: Sequence[float] = (0.0,) * 3, std: Sequence[float] = (1.0,) * 3,
                    scaling: str = TOP_DOWN_SCALING) -> np.ndarray:  # fmt: skip
-    """uint8 RGB (H, W, 3) -> float32 (3, H, W): scale to [0, 1], then (x - mean) / std."""
-    return standardize(scale_pixels(image_rgb, scaling), mean, std)
+    """uint8 RGB (H, W, 3) -> float32 (3, H, W): scale to [0, 1], then (x - mean) / std.
+
+    The same float32 operations as standardize(scale_pixels(...)), element by element, so the same bits; but the
+    uint8 image is transposed first (a quarter of the bytes to move) and the arithmetic runs in place, and
+    mean 0 / std 1 (YOLO) skip the two passes that would leave x unchanged.
+    """
+    if scaling not in SCALINGS:
+        raise ValueError(f"unknown pixel scaling {scaling!r}; one of {', '.join(SCALINGS)}")
+    x = np.ascontiguousarray(np.asarray(image_rgb).transpose(2, 0, 1)).astype(np.float32)
+    if scaling == "x*(1/255)":
+        x *= np.float32(1.0 / 255.0)
+    else:
+        x /= np.float32(255.0)
+    m = np.asarray(mean, dtype=np.float32)
+    sd = np.asarray(std, dtype=np.float32)
+    if m.any():
+        x -= m[:, None, None]
+    if (sd != 1.0).any():
+        x /= sd[:, None, None]
+    return x
