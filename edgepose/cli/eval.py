@@ -82,9 +82,9 @@ def eval_command(
     import contextlib
     import sys
 
+    from edgepose.deploy.decode import REFINE_METHODS
     from edgepose.errors import UserError
     from edgepose.evaluate import evaluate
-    from edgepose.deploy.decode import REFINE_METHODS
     from edgepose.runtimes import open_session
 
     if decode not in REFINE_METHODS:

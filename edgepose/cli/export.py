@@ -71,11 +71,9 @@ def export_command(
     from edgepose.bench.parity import dataset_images, verify_export
     from edgepose.console import info, print_json
     from edgepose.errors import UserError
-    from edgepose.export.convert import INT8_HINT, export_model, source_precision
-    from edgepose.formats import EXPORT_FORMATS, PRECISIONS, check_choice
-
     from edgepose.export.bundle import BUNDLE_FORMATS
-    from edgepose.formats import file_name
+    from edgepose.export.convert import INT8_HINT, export_model, source_precision
+    from edgepose.formats import EXPORT_FORMATS, PRECISIONS, check_choice, file_name
 
     if bundle is not None:
         if fmt not in BUNDLE_FORMATS:

@@ -28,8 +28,10 @@ def predict_command(
     decode: Annotated[str, Opt("--decode", help="heatmap refinement: dark|quarter|argmax")] = "dark",
     flip: Annotated[bool, Opt("--flip/--no-flip", help="flip test (top-down models)")] = False,
     smooth: Annotated[str, Opt("--smooth", help="one-euro|none: temporal smoothing along tracks")] = "one-euro",
-    min_cutoff: Annotated[float, Opt("--min-cutoff", help="One-Euro minimum cutoff (Hz): lower = smoother when still")] = 1.0,
-    beta: Annotated[float, Opt("--beta", help="One-Euro speed coefficient: higher = less lag when moving")] = 0.01,
+    min_cutoff: Annotated[Optional[float], Opt("--min-cutoff", help="One-Euro minimum cutoff in Hz (default 5.0): "  # noqa: UP045
+                                               "lower = smoother when still")] = None,
+    beta: Annotated[Optional[float], Opt("--beta", help="One-Euro speed coefficient in 1/px (default 0.03): "  # noqa: UP045
+                                         "higher = less lag when moving")] = None,
     image_fps: Annotated[float, Opt("--fps", help="frame rate of image sequences (tracking, smoothing)")] = 30.0,
     csv: Annotated[bool, Opt("--csv", help="also write predictions.csv, one row per keypoint")] = False,
     save_overlay: Annotated[bool, Opt("--save-overlay", help="draw skeletons, boxes, track ids, latency: images / mp4")] = False,
@@ -54,14 +56,17 @@ def predict_command(
     from edgepose.console import print_json
     from edgepose.deploy.config import ModelConfig
     from edgepose.deploy.model import PoseModel
+    from edgepose.deploy.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF_HZ
     from edgepose.errors import UserError
     from edgepose.inference.engine import PredictOptions, run_predict
     from edgepose.inference.sources import expand_sources
     from edgepose.loading import LoadOptions, load_artifact
     from edgepose.runtimes import open_session
 
-    opts = PredictOptions(Path(out), boxes=boxes, min_box_score=min_box_score, smooth=smooth, min_cutoff=min_cutoff,
-                          beta=beta, csv=csv, overlay=save_overlay, progress=not json_out)  # fmt: skip
+    opts = PredictOptions(Path(out), boxes=boxes, min_box_score=min_box_score, smooth=smooth,
+                          min_cutoff=DEFAULT_MIN_CUTOFF_HZ if min_cutoff is None else min_cutoff,
+                          beta=DEFAULT_BETA if beta is None else beta, csv=csv, overlay=save_overlay,
+                          progress=not json_out)  # fmt: skip
     found = expand_sources(list(sources or []), camera, image_fps)
     if boxes and detector:
         raise UserError("give --boxes or --detector, not both")
@@ -123,8 +128,9 @@ def print_summary(summary: dict[str, Any]) -> None:
     ]  # fmt: skip
     if summary.get("interrupted"):
         lines.append("interrupted: the files hold the frames done")
-    table.caption = "\n".join(lines)
     stdout.print(table)
+    for line in lines:
+        stdout.print(line, highlight=False)
 
 
 def _num(value: float | None) -> str:

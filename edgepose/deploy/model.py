@@ -17,7 +17,13 @@ import numpy as np
 
 from edgepose.deploy.config import ModelConfig
 from edgepose.deploy.crop import crop_affine, crop_inverse, warp_crop
-from edgepose.deploy.decode import decode_heatmaps, decode_regression, flip_back, flip_back_regression, to_image_coords
+from edgepose.deploy.decode import (
+    decode_heatmaps,
+    decode_regression,
+    flip_back,
+    flip_back_regression,
+    to_image_coords,
+)
 from edgepose.deploy.letterbox import LetterboxMap, letterbox
 from edgepose.deploy.normalize import to_model_input
 from edgepose.deploy.pose import Pose, instance_scores
@@ -84,20 +90,21 @@ class PoseModel:
         schema = config.keypoint_schema
         self.names: tuple[str, ...] = tuple(schema.keypoints)
         self.flip_index = schema.flip_index()
+        self._buffer: np.ndarray | None = None  # whole_image's input, reused frame after frame
 
     # -- top-down (heatmap, regression) -------------------------------------------------------------------
     def crop(self, image_rgb: np.ndarray, boxes_xywh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(inputs (N, 3, H, W) float32, inverse affines (N, 2, 3) float32) for person boxes (N, 4) xywh."""
         cfg = self.config
-        inputs, inverses = [], []
-        for box in np.asarray(boxes_xywh, dtype=np.float64).reshape(-1, 4):
-            affine = crop_affine(box, cfg.input_size)
-            inputs.append(to_model_input(warp_crop(image_rgb, affine, cfg.input_size), cfg.mean, cfg.std, cfg.scaling))
-            inverses.append(crop_inverse(affine))
+        boxes = np.asarray(boxes_xywh, dtype=np.float64).reshape(-1, 4)
         h, w = cfg.input_size
-        if not inputs:
-            return np.zeros((0, 3, h, w), np.float32), np.zeros((0, 2, 3), np.float32)
-        return np.stack(inputs), np.stack(inverses)
+        inputs = np.empty((len(boxes), 3, h, w), dtype=np.float32)
+        inverses = np.empty((len(boxes), 2, 3), dtype=np.float32)
+        for i, box in enumerate(boxes):
+            affine = crop_affine(box, cfg.input_size)
+            to_model_input(warp_crop(image_rgb, affine, cfg.input_size), cfg.mean, cfg.std, cfg.scaling, out=inputs[i])
+            inverses[i] = crop_inverse(affine)
+        return inputs, inverses
 
     def infer_crops(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """(raw output, raw output of the mirrored inputs when the flip test is on) for crops (B[, T], 3, H, W)."""
@@ -147,15 +154,20 @@ class PoseModel:
                          None if given is None else float(given[i])) for i in range(len(boxes))]  # fmt: skip
 
     # -- whole image (YOLO-pose) --------------------------------------------------------------------------
-    def letterbox(self, images_rgb: Sequence[np.ndarray]) -> tuple[np.ndarray, list[LetterboxMap]]:
-        """(inputs (B, 3, H, W) float32, one letterbox map per image) for whole images."""
+    def letterbox(self, images_rgb: Sequence[np.ndarray], out: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, list[LetterboxMap]]:  # fmt: skip
+        """(inputs (B, 3, H, W) float32, one letterbox map per image) for whole images, written into `out` when
+        it is given (predict reuses one buffer per frame: a fresh 640x640 input costs more in page faults than
+        in arithmetic)."""
         cfg = self.config
-        inputs, maps = [], []
-        for image in images_rgb:
+        h, w = cfg.input_size
+        inputs = np.empty((len(images_rgb), 3, h, w), dtype=np.float32) if out is None else out
+        maps = []
+        for i, image in enumerate(images_rgb):
             boxed, lb = letterbox(image, cfg.input_size)
-            inputs.append(to_model_input(boxed, cfg.mean, cfg.std, cfg.scaling))
+            to_model_input(boxed, cfg.mean, cfg.std, cfg.scaling, out=inputs[i])
             maps.append(lb)
-        return np.stack(inputs), maps
+        return inputs, maps
 
     def decode_detections(self, raw: np.ndarray, maps: Sequence[LetterboxMap]
                           ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:  # fmt: skip
@@ -169,7 +181,10 @@ class PoseModel:
     def whole_image(self, image_rgb: np.ndarray, timer: Timer | None = None) -> list[Pose]:
         """Every person a YOLO-pose model finds in the image, best first."""
         with _stage(timer, "preprocess"):
-            inputs, maps = self.letterbox([image_rgb])
+            h, w = self.config.input_size
+            if self._buffer is None:
+                self._buffer = np.empty((1, 3, h, w), dtype=np.float32)
+            inputs, maps = self.letterbox([image_rgb], out=self._buffer)
         with _stage(timer, "inference"):
             raw = run_batch(self.session, inputs, self.config.head)
         with _stage(timer, "postprocess"):

@@ -32,16 +32,18 @@ def standardize(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) 
 
 
 def to_model_input(image_rgb: np.ndarray, mean: Sequence[float] = (0.0,) * 3, std: Sequence[float] = (1.0,) * 3,
-                   scaling: str = TOP_DOWN_SCALING) -> np.ndarray:  # fmt: skip
-    """uint8 RGB (H, W, 3) -> float32 (3, H, W): scale to [0, 1], then (x - mean) / std.
+                   scaling: str = TOP_DOWN_SCALING, out: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """uint8 RGB (H, W, 3) -> float32 (3, H, W): scale to [0, 1], then (x - mean) / std; into `out` when given.
 
     The same float32 operations as standardize(scale_pixels(...)), element by element, so the same bits; but the
-    uint8 image is transposed first (a quarter of the bytes to move) and the arithmetic runs in place, and
-    mean 0 / std 1 (YOLO) skip the two passes that would leave x unchanged.
+    uint8 image is transposed (a quarter of the bytes to move) straight into the float32 result, the arithmetic
+    runs in place, and mean 0 / std 1 (YOLO) skip the two passes that would leave x unchanged.
     """
     if scaling not in SCALINGS:
         raise ValueError(f"unknown pixel scaling {scaling!r}; one of {', '.join(SCALINGS)}")
-    x = np.ascontiguousarray(np.asarray(image_rgb).transpose(2, 0, 1)).astype(np.float32)
+    chw = np.asarray(image_rgb).transpose(2, 0, 1)
+    x = np.empty(chw.shape, dtype=np.float32) if out is None else out
+    np.copyto(x, chw, casting="unsafe")  # uint8 -> float32 is exact
     if scaling == "x*(1/255)":
         x *= np.float32(1.0 / 255.0)
     else:

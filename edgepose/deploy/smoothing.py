@@ -19,8 +19,8 @@ from collections.abc import Hashable
 
 import numpy as np
 
-DEFAULT_MIN_CUTOFF_HZ = 1.0
-DEFAULT_BETA = 0.01
+DEFAULT_MIN_CUTOFF_HZ = 5.0  # tuned on `synth --sequences --seed 3` (README, "Smoothing video")
+DEFAULT_BETA = 0.03
 DEFAULT_D_CUTOFF_HZ = 1.0
 
 

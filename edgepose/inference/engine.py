@@ -23,7 +23,14 @@ from edgepose.deploy.smoothing import DEFAULT_BETA, DEFAULT_D_CUTOFF_HZ, DEFAULT
 from edgepose.errors import UserError
 from edgepose.fileio import write_json
 from edgepose.inference.jitter import JitterMeter
-from edgepose.inference.people import DEFAULT_MIN_BOX_SCORE, BoxesFile, People, default_image_id, detected, whole_frame
+from edgepose.inference.people import (
+    DEFAULT_MIN_BOX_SCORE,
+    BoxesFile,
+    People,
+    default_image_id,
+    detected,
+    whole_frame,
+)
 from edgepose.inference.sources import Frame, Source, frame_total, read_frames
 from edgepose.inference.timing import StageTimer
 from edgepose.inference.writers import Overlay, OverlayFiles, TableWriter

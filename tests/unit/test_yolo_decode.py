@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from edgepose.deploy.yolo_decode import decode_anchors, make_anchors, nms, postprocess
 from edgepose.deploy.letterbox import letterbox, letterbox_params
 from edgepose.deploy.normalize import YOLO_SCALING, to_model_input
+from edgepose.deploy.yolo_decode import decode_anchors, make_anchors, nms, postprocess
 from tests.yolo_raw import encode_people
 
 INPUT = (96, 128)  # non-square: an x/y mix-up shows
