@@ -280,3 +280,38 @@ def test_the_python_api_returns_poses(tiny_onnx: Path, coco: Path) -> None:
     assert ids[0] is None and ids[1] == ids[2] is not None
     with pytest.raises(edgepose.errors.UserError, match="uint8"):
         predictor.predict(np.zeros((4, 4), np.float32))
+
+
+def test_export_bundle_cli_then_the_runner_matches_predict(tiny_onnx: Path, coco: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+    from edgepose.cli.app import main
+    from tests.unit.test_deploy import run_blocked
+
+    bundle = tmp_path / "bundle"
+    with pytest.raises(SystemExit) as done:
+        main(["export", str(tiny_onnx), "--format", "openvino", "--bundle", str(bundle), "--json"])
+    assert done.value.code == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["bundle"] == str(bundle / "edgepose-bundle.json")
+    assert sorted(p.name for p in bundle.iterdir()) == ["README.md", "edgepose-bundle.json", "model.bin", "model.xml"]
+    meta = json.loads((bundle / "edgepose-bundle.json").read_text())
+    assert meta["model"]["files"] == ["model.xml", "model.bin"] and meta["input"]["shape"][1:] == [3, 64, 48]
+    assert meta["keypoints"]["names"][0] == "nose" and meta["decoder"]["type"] == "heatmap"
+    with pytest.raises(SystemExit):
+        main(["info", str(bundle / "model.xml"), "--json"])
+    size = sum((bundle / n).stat().st_size for n in ("model.xml", "model.bin")) / 2**20
+    assert json.loads(capsys.readouterr().out)["size_mb"] == pytest.approx(size, abs=1e-3)  # .xml + .bin
+    images = [str(p) for p in images_of(coco)]
+    out = tmp_path / "pred"
+    predict([str(bundle / "model.xml"), *images, "--boxes", str(coco), "--out", str(out)], capsys)
+    code = (f"from edgepose.deploy.run import main\nsys.exit(main([{str(bundle)!r}, *{images!r}, '--boxes', "
+            f"{str(coco)!r}, '--out', {str(tmp_path / 'runner.json')!r}]))")  # fmt: skip
+    ran = run_blocked(code)
+    assert ran.returncode == 0, ran.stderr
+    mine = [np.array(e["keypoints"]) for e in json.loads((tmp_path / "runner.json").read_text())]
+    theirs = [np.array(e["keypoints"]) for e in json.loads((out / "predictions.json").read_text())]
+    assert len(mine) == len(theirs) >= 4
+    np.testing.assert_allclose(np.stack(mine), np.stack(theirs), atol=1e-3)
+    with pytest.raises(SystemExit) as refused:
+        main(["export", str(tiny_onnx), "--format", "tensorrt", "--bundle", str(tmp_path / "trt")])
+    assert refused.value.code == 2
