@@ -3,7 +3,7 @@
 Inputs: N random normalised-image-like tensors and, optionally, real images from a COCO-keypoints
 file. Reported: max abs error and max error relative to the reference's output range, per output,
 and the mean keypoint displacement in pixels after decoding (argmax x stride for heatmaps, coords x
-input size for regression, by edgepose.metrics.decode). The gate: fp32 compares the max abs error (default 1e-4); fp16 and int8
+input size for regression, by edgepose.deploy.decode). The gate: fp32 compares the max abs error (default 1e-4); fp16 and int8
 compare the error relative to the output range (defaults 2e-2 and 1e-1).
 """
 
@@ -113,7 +113,7 @@ def verify_parity(
 def decode_keypoints(name: str, output: np.ndarray, spec: ModelSpec) -> np.ndarray | None:
     """(N, K, 2) keypoints in input pixels of the head's own output `name` (heatmap argmax x stride, regression
     x size); None for another output, a YOLO head (its decode needs NMS) or a clip model's (B, T, K, 2)."""
-    from edgepose.metrics.decode import decode_heatmaps, decode_regression
+    from edgepose.deploy.decode import decode_heatmaps, decode_regression
 
     if name != output_name(spec.head):
         return None

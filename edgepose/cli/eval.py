@@ -41,6 +41,11 @@ PrecisionOpt = Annotated[
                  "hint; CPUs with native bf16); default: the model's own"),
 ]
 OutOpt = Annotated[Optional[str], typer.Option("--out", "-o", help="also write the JSON result to this file")]  # noqa: UP045
+SavePredictionsOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--save-predictions", help="also write the predictions as a COCO keypoint-results JSON "
+                 "(the file `edgepose predict` writes; `eval --predictions` re-scores it)"),
+]  # fmt: skip
 
 OVERALL = (
     ("OKS AP", "oks_ap"), ("OKS AP50", "oks_ap50"), ("OKS AP75", "oks_ap75"), ("OKS AR", "oks_ar"),
@@ -64,6 +69,7 @@ def eval_command(
     out: OutOpt = None,
     predictions: PredictionsOpt = None,
     precision: PrecisionOpt = None,
+    save_predictions: SavePredictionsOpt = None,
     arch: ArchOpt = None,
     model_factory: FactoryOpt = None,
     trust_checkpoint: TrustOpt = False,
@@ -77,13 +83,14 @@ def eval_command(
 
     With --predictions and no MODEL it scores keypoints from a file with the same metric code (the
     annotations file itself scores OKS AP 1.0: edgepose eval --predictions val.json --data val.json).
+    --save-predictions p.json keeps the model's keypoints; `eval --predictions p.json` gives the same metrics.
     """
     import contextlib
     import sys
 
+    from edgepose.deploy.decode import REFINE_METHODS
     from edgepose.errors import UserError
     from edgepose.evaluate import evaluate
-    from edgepose.metrics.decode import REFINE_METHODS
     from edgepose.paths import check_output
     from edgepose.runtimes import open_session
 
@@ -94,6 +101,8 @@ def eval_command(
     if predictions is not None:
         if model is not None or model_factory is not None:
             raise UserError("give either MODEL or --predictions, not both")
+        if save_predictions is not None:
+            raise UserError("--save-predictions writes a model's predictions; with --predictions there is no model")
         from edgepose.metrics.predictions_file import evaluate_predictions_file
 
         _emit(evaluate_predictions_file(predictions, data), out, json_out)
@@ -105,6 +114,7 @@ def eval_command(
         result = evaluate(
             session, artifact.spec, data, batch_size=batch, flip=flip, workers=workers, progress=not json_out,
             limit=limit, image_root=image_root, refine=decode, model_name=name, runtime_name=runtime,
+            save_predictions=save_predictions,
         )  # fmt: skip
     _emit(result, out, json_out)
 

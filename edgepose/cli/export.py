@@ -18,6 +18,11 @@ from edgepose.cli.common import (
 )  # fmt: skip
 
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="onnx | openvino | tensorrt")]
+BundleOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--bundle", help="write a device bundle into this folder: the model, edgepose-bundle.json, README.md "
+                 "(run it with python -m edgepose.deploy.run DIR IMAGE); onnx and openvino"),
+]  # fmt: skip
 OutOpt = Annotated[str, typer.Option("--output", "-o", help="output file: .onnx, .xml (+ .bin) or .engine")]
 PrecisionOpt = Annotated[
     str, typer.Option("--precision", help="fp32 | fp16 | int8 (int8 only from a Q/DQ ONNX made by `edgepose quantize`)")
@@ -36,6 +41,7 @@ def export_command(
     model: OptionalModelArg = None,
     fmt: FormatOpt = "onnx",
     output: OutOpt = "",
+    bundle: BundleOpt = None,
     precision: PrecisionOpt = "fp32",
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="dynamic batch axis (TensorRT: profile 1..max)")] = False,
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset")] = 17,
@@ -59,11 +65,13 @@ def export_command(
 ) -> None:
     """Export MODEL to ONNX, OpenVINO IR or a TensorRT engine, then check it computes what the source does.
 
-    Example: edgepose export model.pt --format onnx -o model.onnx --dynamic-batch
+    Example: edgepose export model.pt --format onnx -o model.onnx --dynamic-batch   |   edgepose export model.pt
+    --format openvino --bundle device/
     """
     from edgepose.bench.parity import dataset_images, verify_export
     from edgepose.console import info, print_json
     from edgepose.errors import UserError
+    from edgepose.export.bundle import BUNDLE_FORMATS
     from edgepose.export.convert import INT8_HINT, export_model, source_precision
     from edgepose.formats import (
         EXPORT_FORMATS,
@@ -71,11 +79,20 @@ def export_command(
         PRECISIONS,
         check_choice,
         check_output_suffix,
+        file_name,
     )
     from edgepose.paths import check_output
 
+    if bundle is not None:
+        if fmt not in BUNDLE_FORMATS:
+            raise UserError(f"--bundle holds an ONNX or OpenVINO model, not {fmt}")
+        if output:
+            raise UserError("--bundle DIR writes DIR/model.onnx (or model.xml): leave out -o")
+        from pathlib import Path
+
+        output = str(Path(bundle) / file_name(fmt))
     if not output:
-        raise UserError("give the output file with -o OUT (e.g. -o model.onnx)")
+        raise UserError("give the output file with -o OUT (e.g. -o model.onnx) or a bundle folder with --bundle DIR")
     if verify_samples < 0:
         raise UserError(f"--verify-samples must be >= 0, got {verify_samples}")
     # bad input is refused before any progress line, so stderr holds the one error line (DESIGN.md)
@@ -97,6 +114,10 @@ def export_command(
          + (f" and {len(images)} images" if images is not None else "") + " ...")  # fmt: skip
     report = verify_export(artifact, result.path, precision, n_random=verify_samples, images=images, tolerance=tolerance)
     data = {**result.to_dict(), "parity": report.to_dict(), "verdict": "pass" if report.passed else "fail"}
+    if bundle is not None and report.passed:  # a model that fails its parity check is not packed for a device
+        from edgepose.export.bundle import write_model_bundle
+
+        data["bundle"] = str(write_model_bundle(result.path, source=artifact.path))
     if json_out:
         print_json(data)
     else:

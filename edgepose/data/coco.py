@@ -1,6 +1,6 @@
 """Top-down COCO-keypoints reader: one person crop per item (or a clip of T frames of one track).
 
-Pixel convention (edgepose.data.geometry): cv2 pixel coordinates, pixel centres at integer coords.
+Pixel convention (edgepose.deploy.crop): cv2 pixel coordinates, pixel centres at integer coords.
 Keypoints come back in model-input pixels; `inv_affine` maps model-input pixels to original image
 pixels (what evaluation needs); heatmap coordinate = input coordinate / stride (SimpleBaselines).
 """
@@ -17,15 +17,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from edgepose.artifact import ModelSpec
 from edgepose.data import cocofile
-from edgepose.data.geometry import (
-    box_to_center_scale,
-    flip_affine,
-    get_affine,
-    invert_affine,
-    transform_points,
-)
 from edgepose.data.targets import default_sigma, gaussian_heatmaps, regression_targets
 from edgepose.data.transforms import IDENTITY, AugmentConfig, AugmentParams, sample_augment, to_model_input
+from edgepose.deploy.crop import crop_affine, crop_inverse, transform_points, warp_crop
+from edgepose.deploy.images import read_image_rgb
 from edgepose.errors import UserError
 from edgepose.schemas import SCHEMAS, KeypointSchema
 
@@ -33,7 +28,7 @@ from edgepose.schemas import SCHEMAS, KeypointSchema
 # and the loader already parallelises across worker processes.
 cv2.setNumThreads(1)
 
-__all__ = ["CocoPoseDataset", "make_loader", "regression_targets", "schema_from_annotations"]
+__all__ = ["CocoPoseDataset", "make_loader", "read_image_rgb", "regression_targets", "schema_from_annotations"]
 
 
 class CocoPoseDataset(Dataset):
@@ -107,13 +102,9 @@ class CocoPoseDataset(Dataset):
     def _sample(self, inst: cocofile.Instance, params: AugmentParams) -> dict[str, Any]:
         h, w = self.input_size
         image = read_image_rgb(inst.file)
-        center, scale = box_to_center_scale(inst.bbox, aspect_ratio=w / h)
-        center = center + np.asarray(params.shift) * scale
-        scale = scale * params.scale
-        affine = get_affine(center, scale, params.rotation_deg, (h, w))
-        if params.flip:
-            affine = flip_affine(affine, w)
-        crop = cv2.warpAffine(image, affine, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        affine = crop_affine(inst.bbox, (h, w), rot_deg=params.rotation_deg, scale_factor=params.scale,
+                             shift=params.shift, flip=params.flip)  # fmt: skip
+        crop = warp_crop(image, affine, (h, w))
         points = transform_points(inst.keypoints[:, :2], affine)
         vis = inst.keypoints[:, 2].copy()
         if params.flip:
@@ -127,7 +118,7 @@ class CocoPoseDataset(Dataset):
             "heatmaps": gaussian_heatmaps(keypoints, weight, self.heatmap_size, self.heatmap_stride, self.sigma),
             "target_weight": weight,
             "keypoints": keypoints,
-            "inv_affine": invert_affine(affine).astype(np.float32),
+            "inv_affine": crop_inverse(affine),
             "image_id": inst.image_id,
             "ann_id": inst.ann_id,
             "bbox": inst.bbox.astype(np.float32),
@@ -140,14 +131,6 @@ def _to_torch(sample: dict[str, Any]) -> dict[str, Any]:
     for key, value in sample.items():
         out[key] = torch.from_numpy(value) if isinstance(value, np.ndarray) else value
     return out
-
-
-def read_image_rgb(path: Path) -> np.ndarray:
-    """uint8 RGB (H, W, 3); UserError naming the file when it cannot be decoded."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise UserError(f"image {path} cannot be read (missing, corrupt or not an image)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def _worker_init(_worker_id: int) -> None:

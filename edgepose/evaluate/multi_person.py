@@ -2,7 +2,8 @@
 OKS AP (pycocotools, all people of each image) and PCK / MPJPE on people matched to detections by box IoU.
 
 Reached through edgepose.evaluate.evaluate when spec.head == "yolo", so every runtime is scored by this
-one path; the eval dict has the top-down path's keys (DESIGN.md) plus detection and matching counts.
+one path; the eval dict has the top-down path's keys (DESIGN.md) plus detection and matching counts. The
+letterbox, session call and decode + NMS are edgepose.deploy.model.PoseModel's, which `predict` runs per frame.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from typing import Any
 import numpy as np
 
 from edgepose.console import TaskBar
+from edgepose.deploy.config import ModelConfig
+from edgepose.deploy.model import PoseModel, run_batch
+from edgepose.deploy.yolo_decode import IOU_NMS, MAX_DET
 from edgepose.errors import UserError
-from edgepose.evaluate.batches import run_batch
 from edgepose.evaluate.batches import runtime_name as session_runtime
 from edgepose.metrics.coco_eval import oks_ap
-from edgepose.yolo.decode import IOU_NMS, MAX_DET, postprocess
-from edgepose.yolo.letterbox import LetterboxMap, letterbox, to_model_input
 from edgepose.yolo.matching import match_people, matched_error_metrics, predictions_for_people
 
 EVAL_CONF = 0.001  # every detection above this becomes a COCO result (Ultralytics' val default)
@@ -30,11 +31,12 @@ def evaluate_multi_person(
     session: Any, spec: Any, ann_file: str | Path, *, batch_size: int = 8, limit: int | None = None,
     image_root: str | Path | None = None, progress: bool = True, model_name: str | None = None,
     runtime_name: str | None = None, flip: bool = False, conf: float = EVAL_CONF, iou: float = IOU_NMS,
-    max_det: int = MAX_DET,
+    max_det: int = MAX_DET, save_predictions: str | Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Evaluate a YOLO-pose `session` on every image of `ann_file` (the first `limit` images by id)."""
+    """Evaluate a YOLO-pose `session` on every image of `ann_file` (the first `limit` images by id);
+    `save_predictions` also writes every detection as a COCO results file."""
     from edgepose.data import cocofile
-    from edgepose.data.coco import read_image_rgb
+    from edgepose.deploy.images import read_image_rgb
     from edgepose.metrics.schema_map import data_schema_name, find_map
     from edgepose.schemas import get_schema
 
@@ -52,25 +54,22 @@ def evaluate_multi_person(
     images = sorted(data["images"], key=lambda im: im["id"])[:limit]
     if not images:
         raise UserError(f"{path} lists no images to evaluate")
-    num_model_kpts = get_schema(spec.schema).num_keypoints
+    model = PoseModel(session, ModelConfig.from_spec(spec, conf=conf, iou=iou, max_det=max_det))
     detections: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     batches = [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
     with TaskBar(progress, f"eval {path.name}", len(batches)) as bar:
         for batch in batches:
-            inputs, maps = [], []
-            for im in batch:
-                boxed, lb = letterbox(read_image_rgb(root / im["file_name"]), spec.input_size)
-                inputs.append(to_model_input(boxed, spec.mean, spec.std))
-                maps.append(lb)
-            raw = run_batch(session, np.stack(inputs), spec.head)
-            for im, lb, det in zip(batch, maps, postprocess(raw, spec.input_size, num_model_kpts, conf, iou, max_det),
-                                   strict=True):  # fmt: skip
-                detections[int(im["id"])] = _to_image(det, lb, mapping)
+            inputs, maps = model.letterbox([read_image_rgb(root / im["file_name"]) for im in batch])
+            raw = run_batch(session, inputs, spec.head)
+            for im, (boxes, scores, keypoints) in zip(batch, model.decode_detections(raw, maps), strict=True):
+                detections[int(im["id"])] = (boxes, scores, mapping.apply(keypoints) if mapping else keypoints)
             bar.advance()
     coco = cocofile.coco_api(_subset(data, {int(im["id"]) for im in images}, category_id))
     if mapping:
         coco = mapping.mask_coco(coco)
     metrics = _score(coco, detections, schema, data, path, category_id, root)
+    if save_predictions is not None:
+        _save(save_predictions, detections, {int(im["id"]): im for im in images}, category_id)
     n_people = sum(1 for a in coco.dataset["annotations"] if not a.get("iscrowd") and a.get("num_keypoints", 1) > 0)
     return {
         "metrics": metrics, "n_images": len(images), "n_instances": n_people, "model": model_name,
@@ -82,12 +81,18 @@ def evaluate_multi_person(
     }  # fmt: skip
 
 
-def _to_image(det: Any, lb: LetterboxMap, mapping: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(boxes, scores, keypoints) in original-image pixels, keypoints mapped to the data's schema."""
-    keypoints = lb.to_image(det.keypoints).astype(np.float32)
-    if mapping:
-        keypoints = mapping.apply(keypoints)
-    return lb.boxes_to_image(det.boxes), det.scores, keypoints
+def _save(path: str | Path, detections: dict[int, tuple], images: dict[int, dict[str, Any]], category_id: int) -> None:
+    """Every detection as a COCO result (image_id, file_name, keypoints, score, bbox)."""
+    from edgepose.deploy.results import result_entry, write_results
+
+    entries = [
+        result_entry(kp, float(score), [box[0], box[1], box[2] - box[0], box[3] - box[1]], image_id=image_id,
+                     file_name=images[image_id].get("file_name"), frame_id=images[image_id].get("frame_id"),
+                     category_id=category_id)
+        for image_id, (boxes, scores, keypoints) in detections.items()
+        for box, score, kp in zip(boxes, scores, keypoints, strict=True)
+    ]  # fmt: skip
+    write_results(path, entries)
 
 
 def _subset(data: dict[str, Any], image_ids: set[int], category_id: int) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""Top-down evaluation of heatmap and regression models on the annotated person boxes (crop, decode, score).
+"""Top-down evaluation of heatmap and regression models on the annotated person boxes: predict + score.
 
-The crop affine, flip test and decode (heatmap argmax + refinement, or regression) run in numpy on the
-session's raw outputs, so every runtime is scored by this same code.
+The crops come from the dataset reader, which cuts them with edgepose.deploy.crop (the crop `predict` and the
+device runner use); the session call, flip test and decode are edgepose.deploy.model.PoseModel's, the same
+functions `predict` runs per image. Only the batching differs (many people per session call).
 """
 
 from __future__ import annotations
@@ -13,16 +14,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgepose.console import TaskBar
+from edgepose.deploy.config import ModelConfig
+from edgepose.deploy.decode import to_image_coords
+from edgepose.deploy.model import PoseModel
 from edgepose.errors import UserError
-from edgepose.evaluate.batches import RunsFeeds, run_batch
+from edgepose.evaluate.batches import RunsFeeds
 from edgepose.evaluate.batches import runtime_name as session_runtime
-from edgepose.metrics.decode import (
-    decode_heatmaps,
-    decode_regression,
-    flip_back,
-    flip_back_regression,
-    to_image_coords,
-)
 from edgepose.metrics.scoring import score_predictions
 
 if TYPE_CHECKING:
@@ -44,17 +41,19 @@ def evaluate_top_down(
     blur_sigma: float | None = None,
     model_name: str | None = None,
     runtime_name: str | None = None,
+    save_predictions: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate a heatmap / regression `session` on `ann_file` (on the GT person boxes, no augmentation).
 
     `limit` keeps the first N dataset items (instances; clips for clip models, whose frames are
     scored as instances; clips are non-overlapping windows of T frames of a track, so frames in a
     track's tail shorter than T are not scored). Returns the eval dict of DESIGN.md: metrics,
-    n_images, n_instances, model, runtime (+ data, schema, flip, decode, seconds).
+    n_images, n_instances, model, runtime (+ data, schema, flip, decode, seconds). `save_predictions` also writes
+    the scored keypoints as a COCO results file (edgepose.deploy.results), which `eval --predictions` re-scores
+    to the same metrics.
     """
     from edgepose.data.coco import CocoPoseDataset
     from edgepose.metrics.schema_map import schema_map_for
-    from edgepose.schemas import get_schema
 
     if batch_size < 1:
         raise UserError(f"batch size must be at least 1, got {batch_size}")
@@ -65,13 +64,12 @@ def evaluate_top_down(
     dataset = CocoPoseDataset(
         ann_file, data_spec, image_root=image_root, train=False, clip_length=clip, clip_stride=clip or 1
     )
-    flip_index = get_schema(spec.schema).flip_index()
+    model = PoseModel(session, ModelConfig.from_spec(spec, refine=refine, blur_sigma=blur_sigma, flip_test=flip))
     batches = _loader(dataset, batch_size, workers, limit)
     preds, affines, ann_ids = [], [], []
     with TaskBar(progress, f"eval {Path(ann_file).name}", len(batches)) as bar:
         for batch in batches:
-            kpts = predict_batch(session, batch["image"], spec, flip_index if flip else None, refine, blur_sigma)
-            preds.append(kpts)
+            preds.append(model.keypoints_in_input(batch["image"]))
             affines.append(batch["inv_affine"].reshape(-1, 2, 3))
             ann_ids.append(batch["ann_id"].reshape(-1))
             bar.advance()
@@ -85,6 +83,8 @@ def evaluate_top_down(
     if mapping:
         image_kpts, gt = mapping.apply(image_kpts), mapping.mask_coco(dataset.coco)
     result = score_predictions(image_kpts[first], gt, ann_ids_all[first], dataset.schema)
+    if save_predictions is not None:
+        _save(save_predictions, image_kpts[first], ann_ids_all[first], dataset)
     return {
         "metrics": result["metrics"],
         "n_images": result["n_images"],
@@ -100,33 +100,21 @@ def evaluate_top_down(
     }
 
 
-def predict_batch(
-    session: RunsFeeds,
-    images: np.ndarray,
-    spec: ModelSpec,
-    flip_index: list[int] | None = None,
-    refine: str = "dark",
-    blur_sigma: float | None = None,
-) -> np.ndarray:
-    """Run one batch (B, 3, H, W) or clips (B, T, 3, H, W) -> (B[*T], K, 3) keypoints in input pixels.
+def _save(path: str | Path, keypoints: np.ndarray, ann_ids: np.ndarray, dataset: Any) -> None:
+    """The scored people as a COCO results file: one entry per annotated person, named by its ann_id."""
+    from edgepose.deploy.pose import instance_scores
+    from edgepose.deploy.results import result_entry, write_results
 
-    With `flip_index` the mirrored batch is run too and the outputs are averaged (flip test).
-    """
-    images = np.ascontiguousarray(images, dtype=np.float32)
-    h_in, w_in = images.shape[-2:]
-    out = run_batch(session, images, spec.head)
-    if flip_index is not None:
-        flipped = run_batch(session, np.ascontiguousarray(images[..., ::-1]), spec.head)
-    if spec.head == "heatmap" and out.ndim == 4:  # (N, K, h, w) heatmaps
-        stride_x, stride_y = w_in / out.shape[-1], h_in / out.shape[-2]
-        if flip_index is not None:
-            out = 0.5 * (out + flip_back(flipped, flip_index, shift_px=1.0 - 1.0 / stride_x))
-        return decode_heatmaps(out, (stride_x, stride_y), refine=refine, blur_sigma=blur_sigma)
-    if spec.head == "regression" and out.ndim == 3:  # (N, K, 2|3) normalised coordinates
-        if flip_index is not None:
-            out = 0.5 * (out + flip_back_regression(flipped, flip_index, input_width=w_in))
-        return decode_regression(out, (h_in, w_in))
-    raise UserError(f"cannot decode a model output of shape {out.shape} (head '{spec.head}')")
+    by_ann = {inst.ann_id: inst for inst in dataset.instances}
+    images = dataset.coco.imgs
+    scores = instance_scores(keypoints[..., 2])
+    entries = []
+    for kp, ann_id, score in zip(keypoints, ann_ids, scores, strict=True):
+        inst = by_ann[int(ann_id)]
+        image = images.get(inst.image_id, {})
+        entries.append(result_entry(kp, float(score), inst.bbox, image_id=inst.image_id, file_name=image.get("file_name"),
+                                    frame_id=inst.frame, track_id=inst.track, ann_id=inst.ann_id))  # fmt: skip
+    write_results(path, entries)
 
 
 def _loader(dataset: Any, batch_size: int, workers: int, limit: int | None) -> Any:

@@ -1,7 +1,8 @@
 """Score keypoints from a file instead of a model: `edgepose eval --predictions RESULTS.json --data ANN.json`.
 
 RESULTS is the COCO keypoint-results list every pose tool writes (`[{"image_id", "keypoints": [x, y, s, ...],
-"score"}, ...]`, optionally "ann_id"/"id" naming the annotated person), or a COCO annotations file (its
+"score"}, ...]`, optionally "ann_id"/"id" naming the annotated person, and "file_name" naming the image, as
+`edgepose predict` and `eval --save-predictions` write), or a COCO annotations file (its
 annotations are taken as predictions with score 1: the ground truth itself must score OKS AP 1.0 and PCK 1.0,
 the check that the metric code is wired right). Predictions are paired one-to-one with the annotated people
 as the model path does: by ann_id where given, else greedily by OKS within each image (highest score first);
@@ -34,7 +35,7 @@ def evaluate_predictions_file(predictions: str | Path, ann_file: str | Path) -> 
     people = collect_instances(data, ann_path, category, num_keypoints, ann_path.parent)
     if not people:
         raise UserError(f"{ann_path} has no person annotations with keypoints to evaluate")
-    results = _read_results(pred_path, num_keypoints)
+    results = _read_results(pred_path, num_keypoints, _image_ids_by_name(data))
     schema = schema_for_count(num_keypoints)
     sigmas = np.asarray(schema.sigmas if schema else [0.05] * num_keypoints)
     pred = _pair(results, people, sigmas, pred_path)
@@ -48,8 +49,22 @@ def evaluate_predictions_file(predictions: str | Path, ann_file: str | Path) -> 
     }  # fmt: skip
 
 
-def _read_results(path: Path, num_keypoints: int) -> list[dict[str, Any]]:
-    """Result entries with (K, 3) keypoints; a COCO annotations file gives its annotations at score 1."""
+def _image_ids_by_name(data: dict[str, Any]) -> dict[str, Any]:
+    """Image id per file name (as written, and its base name) of the annotations' images."""
+    ids: dict[str, Any] = {}
+    for image in data["images"]:
+        if isinstance(image, dict) and "file_name" in image and "id" in image:
+            ids.setdefault(str(image["file_name"]), image["id"])
+            ids.setdefault(Path(str(image["file_name"])).name, image["id"])
+    return ids
+
+
+def _read_results(path: Path, num_keypoints: int, ids_by_name: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Result entries with (K, 3) keypoints; a COCO annotations file gives its annotations at score 1.
+
+    An entry's `file_name` (what `edgepose predict` writes) names its image when the annotations list that file
+    (by path or base name); else its `image_id` does.
+    """
     from edgepose.data.cocofile import load_json_file
 
     raw = load_json_file(path, "predictions file")
@@ -59,8 +74,12 @@ def _read_results(path: Path, num_keypoints: int) -> list[dict[str, Any]]:
         raise UserError(f"{path}: expected a COCO keypoint-results list or a COCO annotations file")
     results = []
     for index, entry in enumerate(entries):
-        if not isinstance(entry, dict) or "image_id" not in entry or "keypoints" not in entry:
-            raise UserError(f"{path}: entry {index} needs 'image_id' and 'keypoints'")
+        if not isinstance(entry, dict) or "keypoints" not in entry or ("image_id" not in entry and "file_name" not in entry):
+            raise UserError(f"{path}: entry {index} needs 'image_id' (or 'file_name') and 'keypoints'")
+        image_id = entry.get("image_id")
+        name = entry.get("file_name")
+        if name and ids_by_name:
+            image_id = ids_by_name.get(str(name), ids_by_name.get(Path(str(name)).name, image_id))
         kps = entry["keypoints"]
         if not isinstance(kps, list) or len(kps) != 3 * num_keypoints:
             n = len(kps) if isinstance(kps, list) else "non-list"
@@ -71,7 +90,7 @@ def _read_results(path: Path, num_keypoints: int) -> list[dict[str, Any]]:
             ann_id, score = entry.get("id"), 1.0
         else:
             ann_id, score = entry.get("ann_id"), float(entry.get("score", 1.0))
-        results.append({"image_id": entry["image_id"], "keypoints": kp, "score": score, "ann_id": ann_id})
+        results.append({"image_id": image_id, "keypoints": kp, "score": score, "ann_id": ann_id})
     return results
 
 

@@ -48,7 +48,8 @@ def letterboxed_inputs(ann_file: Path, spec: ModelSpec, count: int, seed: int = 
     """(N, 3, H, W) whole images from `ann_file`, letterboxed and normalised as the YOLO-pose eval does."""
     from edgepose.data import cocofile
     from edgepose.data.coco import read_image_rgb
-    from edgepose.yolo.letterbox import letterbox, to_model_input
+    from edgepose.deploy.letterbox import letterbox
+    from edgepose.deploy.normalize import YOLO_SCALING, to_model_input
 
     data = cocofile.read_json(ann_file)
     root = cocofile.resolve_image_root(data, ann_file, None)
@@ -57,7 +58,7 @@ def letterboxed_inputs(ann_file: Path, spec: ModelSpec, count: int, seed: int = 
         raise UserError(f"{ann_file} lists no images to calibrate on")
     picks = np.sort(np.random.default_rng(seed).choice(len(entries), size=min(count, len(entries)), replace=False))
     return np.stack([to_model_input(letterbox(read_image_rgb(root / entries[int(i)]["file_name"]), spec.input_size)[0],
-                                    spec.mean, spec.std) for i in picks]).astype(np.float32)  # fmt: skip
+                                    spec.mean, spec.std, YOLO_SCALING) for i in picks]).astype(np.float32)  # fmt: skip
 
 
 def check_normalisation(images: np.ndarray, spec: ModelSpec, source: str) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def optimize(
 
     `data` is the evaluation COCO-keypoints JSON (default: the recipe's, else the demo's held-out set);
     `out` the run folder (default runs/<recipe>-<model>). With `check_gates`, a failed gate raises
-    GateFailed after report.json / report.md / report.png are written.
+    GateFailed after report.json / report.md / report.png are written; its `.report` is the report dict.
     """
     from edgepose.recipe import load_recipe
 

@@ -45,8 +45,24 @@ def run_final(run: RunDir, current: Artifact, inputs: Inputs, key: str) -> dict[
         "vs_target_fp32": compare_latency(baseline, final, recipe.runtime, recipe.runtime, **timing(recipe)),
     }  # fmt: skip
     write_json(folder / "metrics.json", metrics)
+    write_final_bundle(final, metrics, inputs)
     run.seal(folder, key, artifact=final.path.name)  # type: ignore[union-attr]
     return metrics
+
+
+def write_final_bundle(final: Artifact, metrics: dict[str, Any], inputs: Inputs) -> None:
+    """Make final/ a device bundle (edgepose-bundle.json + README.md beside the model) with what was measured."""
+    from edgepose.export.bundle import BUNDLE_FORMATS, write_model_bundle
+
+    if final.format not in BUNDLE_FORMATS or final.path is None:
+        inputs.log(f"final: no device bundle for a {final.format} file (bundles hold ONNX or OpenVINO models)")
+        return
+    bench = metrics["vs_target_fp32"]["b"]
+    latency = {**(bench.get("latency_ms") or {}), "runtime": bench.get("runtime"), "threads": bench.get("threads")}
+    baseline = inputs.baseline
+    write_model_bundle(final.path, source=baseline.path if baseline is not None else None, recipe=inputs.recipe.name,
+                       accuracy=metrics["eval"]["metrics"], accuracy_data=str(inputs.eval_data), latency_ms=latency)  # fmt: skip
+    inputs.log(f"final: device bundle in {final.path.parent} (python -m edgepose.deploy.run {final.path.parent} IMAGE)")
 
 
 def export_final(current: Artifact, inputs: Inputs, folder: Any) -> tuple[Artifact, str]:

@@ -2,7 +2,7 @@
 
 Every person of an image is a target: a box (xyxy, input pixels) and K keypoints (x, y, v; v = 0 where
 unlabelled or pushed out of the input by the augmentation). Geometry is in continuous coordinates
-(pixel edges at integers, Ultralytics' convention, see edgepose.yolo.letterbox). No mosaic.
+(pixel edges at integers, Ultralytics' convention, see edgepose.deploy.letterbox). No mosaic.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from edgepose.yolo.letterbox import PAD_VALUE
+from edgepose.deploy.letterbox import PAD_VALUE
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class MultiPersonDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         from edgepose.data.coco import read_image_rgb
-        from edgepose.yolo.letterbox import to_model_input
+        from edgepose.deploy.normalize import YOLO_SCALING, to_model_input
 
         item = self.items[index]
         rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,)).item()))
@@ -79,7 +79,7 @@ class MultiPersonDataset(Dataset):
         if flip:
             keypoints = keypoints[:, self.flip_index]
         return {
-            "image": torch.from_numpy(to_model_input(image, self.spec.mean, self.spec.std)),
+            "image": torch.from_numpy(to_model_input(image, self.spec.mean, self.spec.std, YOLO_SCALING)),
             "boxes": torch.from_numpy(boxes.astype(np.float32)),
             "keypoints": torch.from_numpy(keypoints.astype(np.float32)),
         }

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("deploy", ("deploy",)),
     ("models / data / metrics", ("models", "data", "metrics", "yolo")),
     ("loading / export / runtimes / evaluate", ("checkpoint", "loading", "export", "runtimes", "evaluate", "importers",
-                                                "predict")),
+                                                "predict", "inference")),
     ("bench / measure", ("bench", "measure")),
     ("train", ("train", "training_setup", "distributed")),
     ("passes", ("passes",)),

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from edgepose.artifact import ModelSpec
+from edgepose.deploy.letterbox import letterbox_params
 from edgepose.evaluate import evaluate
 from edgepose.metrics.schema_map import MAPS, find_map
 from edgepose.schemas import COCO_TO_LSP, get_schema
-from edgepose.yolo.letterbox import letterbox_params
 from tests.coco_files import write_coco
 from tests.yolo_raw import encode_people
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from edgepose.deploy.yolo_decode import make_anchors
 from edgepose.models import build_model, default_spec
 from edgepose.schemas import get_schema
 from edgepose.yolo.assigner import TaskAlignedAssigner, bbox_ciou
 from edgepose.yolo.data import MultiPersonDataset, YoloAugment, collate
-from edgepose.yolo.decode import make_anchors
 from edgepose.yolo.loss import YoloPoseLoss
 from tests.coco_files import write_coco
 

@@ -1,5 +1,7 @@
 """Letterbox preprocessing (Ultralytics' exactly) and its inverse, for whole-image YOLO-pose models.
 
+Pixels are then scaled with edgepose.deploy.normalize's "x/255" (Ultralytics' division).
+
 Resize keeping the aspect ratio (cv2 INTER_LINEAR), pad to the input size with grey 114, centred.
 Coordinates are continuous (pixel edges at integers, as Ultralytics trains): input = image * ratio + pad,
 so image = (input - pad) / ratio, with the exact per-axis ratio of the resized size to the original.
@@ -69,12 +71,3 @@ def letterbox(image: np.ndarray, input_size: tuple[int, int]) -> tuple[np.ndarra
     padded = cv2.copyMakeBorder(image, lb.pad_top, bottom, lb.pad_left, right, cv2.BORDER_CONSTANT,
                                 value=(PAD_VALUE,) * 3)  # fmt: skip
     return padded, lb
-
-
-def to_model_input(image_rgb: np.ndarray, mean: tuple[float, ...] = (0.0,) * 3, std: tuple[float, ...] = (1.0,) * 3
-                   ) -> np.ndarray:  # fmt: skip
-    """uint8 RGB (H, W, 3) -> float32 (3, H, W): /255, then (x - mean) / std (Ultralytics: mean 0, std 1)."""
-    x = image_rgb.astype(np.float32) / np.float32(255.0)  # a division, bit-identical to Ultralytics
-    if any(mean) or any(s != 1.0 for s in std):
-        x = (x - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
-    return np.ascontiguousarray(x.transpose(2, 0, 1))

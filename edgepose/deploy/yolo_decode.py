@@ -1,4 +1,5 @@
-"""Decoding YOLO-pose raw outputs in numpy: anchors, DFL boxes, keypoints, threshold and NMS.
+"""The one YOLO-pose decode, in numpy: anchors, DFL boxes, keypoints, threshold and NMS (eval, predict and the
+device runner call it).
 
 Raw output (B, 4*reg_max + nc + 3K, A), anchors level by level (strides 8/16/32), row-major. For an
 anchor at grid cell (gx, gy) of stride s, its point is (gx + 0.5, gy + 0.5) cells (Ultralytics'
@@ -9,6 +10,7 @@ top, right, bottom edges; xyxy = (point -+ distances) * s. Keypoint: x = (raw_x 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +42,16 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def make_anchors(input_size: tuple[int, int], strides: tuple[int, ...] = DEFAULT_STRIDES) -> tuple[np.ndarray, np.ndarray]:
-    """(points (A, 2) in grid cells, stride per anchor (A,)) for an (H, W) input, Ultralytics' order."""
+    """(points (A, 2) in grid cells, stride per anchor (A,)) for an (H, W) input, Ultralytics' order.
+
+    Built once per (input size, strides) (every frame of a video asks for the same grid); callers get copies.
+    """
+    points, stride_of = _anchors((int(input_size[0]), int(input_size[1])), tuple(int(s) for s in strides))
+    return points.copy(), stride_of.copy()
+
+
+@functools.lru_cache(maxsize=16)
+def _anchors(input_size: tuple[int, int], strides: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     h, w = input_size
     points, stride_of = [], []
     for s in strides:
@@ -88,7 +99,7 @@ def decode_anchors(raw: np.ndarray, input_size: tuple[int, int], num_keypoints: 
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """One image's raw (C, A) at anchors `index` (all by default) -> boxes (N, 4), scores (N,), keypoints (N, K, 3)."""
     raw = np.asarray(raw)
-    points, stride_of = make_anchors(input_size, strides)
+    points, stride_of = _anchors((int(input_size[0]), int(input_size[1])), tuple(int(s) for s in strides))
     if raw.shape[-1] != len(points):
         raise ValueError(f"a raw output with {raw.shape[-1]} anchors does not fit a {input_size[0]}x{input_size[1]} "
                          f"input at strides {strides} ({len(points)} anchors)")  # fmt: skip

@@ -1,4 +1,5 @@
-"""Top-down crop geometry, shared by the data reader and the keypoint decoder.
+"""Top-down crop geometry: the one crop of a person box, shared by the dataset reader, eval, predict and the
+device runner.
 
 Conventions (SimpleBaselines):
 - Points are cv2 pixel coordinates: pixel centres at integer coordinates, x right, y down; the same
@@ -16,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
 BOX_PADDING = 1.25
@@ -73,3 +75,45 @@ def transform_points(points: np.ndarray, affine: np.ndarray) -> np.ndarray:
     pts = np.asarray(points, dtype=np.float64)[..., :2]
     affine = np.asarray(affine, dtype=np.float64)
     return pts @ affine[:, :2].T + affine[:, 2]
+
+
+def crop_affine(
+    box_xywh: Sequence[float], input_size: tuple[int, int], *, rot_deg: float = 0.0, scale_factor: float = 1.0,
+    shift: Sequence[float] = (0.0, 0.0), flip: bool = False, padding: float = BOX_PADDING,
+) -> np.ndarray:  # fmt: skip
+    """(2, 3) affine from image pixels to the (H, W) model input for a person box (x, y, w, h).
+
+    The identity augmentation (rot 0, scale 1, no shift or flip) is the evaluation / deployment crop; training
+    draws the others (edgepose.data.transforms).
+    """
+    h, w = input_size
+    center, scale = box_to_center_scale(box_xywh, aspect_ratio=w / h, padding=padding)
+    center = center + np.asarray(shift) * scale
+    scale = scale * scale_factor
+    affine = get_affine(center, scale, rot_deg, (h, w))
+    return flip_affine(affine, w) if flip else affine
+
+
+def warp_crop(image: np.ndarray, affine: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
+    """The (H, W, C) crop of `image` under `affine`: bilinear, zero outside the image."""
+    h, w = input_size
+    return cv2.warpAffine(image, affine, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+
+def crop_inverse(affine: np.ndarray) -> np.ndarray:
+    """Model-input -> image pixels as the float32 (2, 3) every path decodes with (the dataset has always stored
+    it in float32; keeping that rounding is what makes eval, predict and the runner agree to the bit)."""
+    return invert_affine(affine).astype(np.float32)
+
+
+def clip_boxes(boxes_xywh: np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(boxes clipped to the (H, W) image, as float32 like the dataset reader stores them; which were kept):
+    boxes with nothing left inside the image are dropped."""
+    b = np.asarray(boxes_xywh, dtype=np.float64).reshape(-1, 4)
+    h, w = image_size
+    x1, y1 = np.maximum(0.0, b[:, 0]), np.maximum(0.0, b[:, 1])
+    x2 = np.minimum(float(w), b[:, 0] + np.maximum(0.0, b[:, 2]))
+    y2 = np.minimum(float(h), b[:, 1] + np.maximum(0.0, b[:, 3]))
+    keep = (x2 - x1 > 0) & (y2 - y1 > 0)
+    out = np.stack([x1, y1, x2 - x1, y2 - y1], axis=1).astype(np.float32)
+    return out[keep], keep

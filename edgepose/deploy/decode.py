@@ -1,4 +1,5 @@
-"""Decoding outside the network (numpy only): heatmaps or regressed coordinates -> keypoints.
+"""The one top-down decode (numpy only): heatmaps or regressed coordinates -> keypoints, flip helpers and
+the inverse crop affine; eval, predict and the device runner all call it.
 
 Conventions: a heatmap pixel (i, j) sits at input pixel (i * stride, j * stride) (SimpleBaselines);
 regression outputs are (x, y) in [0, 1] of the input width / height, so x_px = x * W.
@@ -7,14 +8,23 @@ Outputs are (N, K, 3) arrays of x, y in input pixels and a score.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from edgepose.data.targets import default_sigma
-
 REFINE_METHODS = ("dark", "quarter", "argmax")
 DARK_MAX_OFFSET_PX = 1.0  # a Taylor step larger than this (heatmap px) is noise; it is clipped
+REFERENCE_HEATMAP = (64, 48)  # the SimpleBaselines 256x192 heatmap, where sigma = 2
+REFERENCE_SIGMA = 2.0
+
+
+def default_sigma(heatmap_size: tuple[int, int]) -> float:
+    """Sigma 2 for a 64x48 heatmap, scaled with the heatmap's linear size (geometric mean of H and W): the
+    training targets' sigma (edgepose.data.targets) and DARK's default blur."""
+    h, w = heatmap_size
+    ref_h, ref_w = REFERENCE_HEATMAP
+    return REFERENCE_SIGMA * math.sqrt((h * w) / (ref_h * ref_w))
 
 
 def decode_heatmaps(
