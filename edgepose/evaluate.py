@@ -48,15 +48,19 @@ def evaluate(
     blur_sigma: float | None = None,
     model_name: str | None = None,
     runtime_name: str | None = None,
+    allow_outside_images: bool = False,
 ) -> dict[str, Any]:
     """Evaluate `session` on `ann_file` (top-down on the GT person boxes, no augmentation).
 
     `limit` keeps the first N dataset items (instances; clips for clip models, whose frames are
     scored as instances; clips are non-overlapping windows of T frames of a track, so frames in a
     track's tail shorter than T are not scored). Returns the eval dict of DESIGN.md: metrics,
-    n_images, n_instances, model, runtime (+ data, schema, flip, decode, seconds).
+    n_images, n_instances, model, runtime (+ data, schema, flip, decode, seconds, and `dropped`: what
+    could not be scored, edgepose.data.coco_checks.DROP_KINDS). A model whose output holds NaN or Inf is
+    a UserError: it is broken, and a broken model must not score 0 (or anything).
     """
     from edgepose.data.coco import CocoPoseDataset
+    from edgepose.data.coco_checks import merge_drops
     from edgepose.metrics.schema_map import schema_map_for
     from edgepose.schemas import get_schema
 
@@ -65,7 +69,7 @@ def evaluate(
 
         return evaluate_multi_person(
             session, spec, ann_file, batch_size=batch_size, limit=limit, image_root=image_root, progress=progress,
-            model_name=model_name, runtime_name=runtime_name, flip=flip,
+            model_name=model_name, runtime_name=runtime_name, flip=flip, allow_outside_images=allow_outside_images,
         )  # fmt: skip
     if batch_size < 1:
         raise UserError(f"batch size must be at least 1, got {batch_size}")
@@ -74,7 +78,8 @@ def evaluate(
     mapping = schema_map_for(spec.schema, ann_file)  # e.g. a COCO-17 model scored on LSP-14 data
     data_spec = spec.with_changes(schema=mapping.target) if mapping else spec
     dataset = CocoPoseDataset(
-        ann_file, data_spec, image_root=image_root, train=False, clip_length=clip, clip_stride=clip or 1
+        ann_file, data_spec, image_root=image_root, train=False, clip_length=clip, clip_stride=clip or 1,
+        allow_outside_images=allow_outside_images,
     )
     flip_index = get_schema(spec.schema).flip_index()
     batches = _loader(dataset, batch_size, workers, limit)
@@ -107,6 +112,7 @@ def evaluate(
         "flip": flip,
         "decode": refine if spec.head == "heatmap" else "regression",
         "seconds": round(time.perf_counter() - start, 3),
+        "dropped": merge_drops(dataset.dropped, result.get("dropped")),
         **({"schema_map": mapping.describe()} if mapping else {}),
     }
 
@@ -125,9 +131,9 @@ def predict_batch(
     """
     images = np.ascontiguousarray(images, dtype=np.float32)
     h_in, w_in = images.shape[-2:]
-    out = _run(session, images)
+    out = require_finite(_run(session, images))
     if flip_index is not None:
-        flipped = _run(session, np.ascontiguousarray(images[..., ::-1]))
+        flipped = require_finite(_run(session, np.ascontiguousarray(images[..., ::-1])))
     if out.ndim == 4 and out.shape[-1] > 3:  # (N, K, h, w) heatmaps
         stride_x, stride_y = w_in / out.shape[-1], h_in / out.shape[-2]
         if flip_index is not None:
@@ -138,6 +144,18 @@ def predict_batch(
             out = 0.5 * (out + flip_back_regression(flipped, flip_index, input_width=w_in))
         return decode_regression(out, (h_in, w_in))
     raise UserError(f"cannot decode a model output of shape {out.shape} (head '{spec.head}')")
+
+
+def require_finite(output: np.ndarray) -> np.ndarray:
+    """`output`, or a UserError when the model computed NaN or Inf (broken weights or a broken export)."""
+    finite = np.isfinite(output)
+    if not finite.all():
+        share = 1.0 - float(finite.mean())
+        raise UserError(
+            f"the model's output holds NaN or Inf ({share:.0%} of the values of a batch): its weights or its "
+            "export are broken, so there is nothing to score"
+        )
+    return output
 
 
 def _run(session: RunsFeeds, images: np.ndarray) -> np.ndarray:

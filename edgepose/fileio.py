@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -28,8 +29,28 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def write_json(path: str | Path, data: Any) -> None:
+    """`data` as strict JSON (no NaN / Infinity tokens: see dumps_strict), written atomically."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
+        tmp.write_text(dumps_strict(data) + "\n")
+
+
+def dumps_strict(data: Any, indent: int | None = 2) -> str:
+    """JSON every parser accepts: a non-finite float (an undefined value) becomes null, as DESIGN.md's
+    'a metric that does not apply is null'; numpy arrays and scalars become lists and numbers."""
+    return json.dumps(finite_or_null(data), indent=indent, default=_json_default, allow_nan=False)
+
+
+def finite_or_null(obj: Any) -> Any:
+    """`obj` with every NaN / Infinity (float or numpy scalar, at any depth) replaced by None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_or_null(v) for v in obj]
+    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # numpy array or scalar
+        return finite_or_null(obj.tolist())
+    return obj
 
 
 def write_text(path: str | Path, text: str) -> None:

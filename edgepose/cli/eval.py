@@ -35,6 +35,10 @@ PredictionsOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option("--predictions", help="score a COCO keypoint-results JSON (or an annotations file) instead of a model"),
 ]
+AllowOutsideOpt = Annotated[
+    bool,
+    typer.Option("--allow-outside-images", help="accept image paths that lead out of the image folder (absolute or ../)"),
+]
 OutOpt = Annotated[Optional[str], typer.Option("--out", "-o", help="also write the JSON result to this file")]  # noqa: UP045
 
 OVERALL = (
@@ -58,6 +62,7 @@ def eval_command(
     device: DeviceOpt = None,
     out: OutOpt = None,
     predictions: PredictionsOpt = None,
+    allow_outside_images: AllowOutsideOpt = False,
     arch: ArchOpt = None,
     model_factory: FactoryOpt = None,
     trust_checkpoint: TrustOpt = False,
@@ -96,13 +101,18 @@ def eval_command(
         result = evaluate(
             session, artifact.spec, data, batch_size=batch, flip=flip, workers=workers, progress=not json_out,
             limit=limit, image_root=image_root, refine=decode, model_name=name, runtime_name=runtime,
+            allow_outside_images=allow_outside_images,
         )  # fmt: skip
     _emit(result, out, json_out)
 
 
 def _emit(result: dict[str, Any], out: str | None, json_out: bool) -> None:
-    from edgepose.cli.output import print_json
+    from edgepose.cli.output import info, print_json
+    from edgepose.data.coco_checks import describe_drops
 
+    dropped = describe_drops(result.get("dropped") or {})
+    if dropped:
+        info(f"warning: {dropped} (counted in the JSON under 'dropped')")
     if out:
         from edgepose.fileio import write_json
 

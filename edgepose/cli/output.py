@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any
@@ -30,11 +29,11 @@ json_stream: Any = None
 
 
 def print_json(data: Any) -> None:
-    """The one JSON document a `--json` command prints to stdout."""
-    from edgepose.fileio import _json_default
+    """The one JSON document a `--json` command prints to stdout: strict JSON (NaN / Infinity become null)."""
+    from edgepose.fileio import dumps_strict
 
     stream = json_stream or sys.stdout
-    stream.write(json.dumps(data, indent=2, default=_json_default) + "\n")
+    stream.write(dumps_strict(data) + "\n")
     stream.flush()
 
 

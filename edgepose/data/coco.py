@@ -43,7 +43,9 @@ class CocoPoseDataset(Dataset):
     the crop); keypoints (K,3) input pixels + the annotation's v; inv_affine (2,3) input -> image
     pixels; image_id, ann_id, bbox (4,) xywh, area. Clip mode (clip_length=T) stacks T frames of one
     track on a new first axis (image_id/ann_id/bbox/area become (T,) arrays), all with the same
-    augmentation draw; each frame is cropped around its own box.
+    augmentation draw; each frame is cropped around its own box. Values that cannot be scored are
+    refused and what is left out is counted in `dropped` (edgepose.data.coco_checks); image paths that
+    lead out of the image folder are refused unless `allow_outside_images`.
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class CocoPoseDataset(Dataset):
         sigma: float | None = None,
         clip_length: int | None = None,
         clip_stride: int = 1,
+        allow_outside_images: bool = False,
     ):
         self.ann_file = Path(ann_file)
         self.spec = spec
@@ -67,8 +70,9 @@ class CocoPoseDataset(Dataset):
         self.schema = cocofile.resolve_schema(names, spec.schema, self.ann_file)
         self.image_root = cocofile.resolve_image_root(data, self.ann_file, image_root)
         self.instances = cocofile.collect_instances(
-            data, self.ann_file, category_id, self.schema.num_keypoints, self.image_root
+            data, self.ann_file, category_id, self.schema.num_keypoints, self.image_root, allow_outside_images
         )
+        self.dropped = dict(data.dropped)  # what the reader left out (coco_checks.DROP_KINDS)
         cocofile.check_images_exist(self.instances, self.ann_file)
         self.coco = cocofile.coco_api(data)
         if heatmap_stride <= 0:
@@ -143,11 +147,50 @@ def _to_torch(sample: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_image_rgb(path: Path) -> np.ndarray:
-    """uint8 RGB (H, W, 3); UserError naming the file when it cannot be decoded."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """uint8 RGB (H, W, 3); UserError naming the file when it cannot be decoded or is truncated.
+
+    cv2 decodes what it can of a truncated JPEG and fills the rest with grey (a warning on stderr is all),
+    so a JPEG without its end-of-image marker, or a PNG without its IEND chunk, is checked by PIL,
+    which refuses to decode a truncated file.
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except (OSError, ValueError) as exc:
+        raise UserError(f"image {path} cannot be read ({exc.strerror if isinstance(exc, OSError) else exc})") from None
+    if _looks_truncated(raw) and not _pil_decodes(raw):
+        raise UserError(f"image {path} is truncated (the file ends before the image does)")
+    image = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_COLOR) if raw else None
     if image is None:
         raise UserError(f"image {path} cannot be read (missing, corrupt or not an image)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+JPEG_START, JPEG_END = b"\xff\xd8", b"\xff\xd9"
+PNG_START, PNG_END = b"\x89PNG\r\n\x1a\n", b"IEND\xaeB`\x82"
+
+
+def _looks_truncated(raw: bytes) -> bool:
+    """A JPEG or PNG whose last bytes (padding aside) are not its end marker."""
+    tail = raw[-4096:].rstrip(b"\x00\r\n\t ")
+    if raw.startswith(JPEG_START):
+        return not tail.endswith(JPEG_END)
+    if raw.startswith(PNG_START):
+        return not tail.endswith(PNG_END)
+    return False
+
+
+def _pil_decodes(raw: bytes) -> bool:
+    """Whether PIL decodes the whole image (it raises on a truncated one; data after the end is ignored)."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(raw)) as img:
+            img.load()
+        return True
+    except Exception:  # noqa: BLE001  (PIL raises OSError, SyntaxError, ValueError... on broken files)
+        return False
 
 
 def _worker_init(_worker_id: int) -> None:

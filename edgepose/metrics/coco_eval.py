@@ -15,6 +15,15 @@ from typing import Any
 import numpy as np
 
 INSTANCE_SCORE_THRESHOLD = 0.2  # keypoints below this score do not count toward the instance score
+MAX_DETS = 20  # COCOeval's keypoint maxDets: per image, only the 20 highest-scoring detections are matched
+
+
+def beyond_max_dets(image_ids: Sequence[Any]) -> int:
+    """How many of these people (one image id each) COCOeval cannot match: those past MAX_DETS in an image."""
+    counts: dict[Any, int] = {}
+    for image_id in image_ids:
+        counts[image_id] = counts.get(image_id, 0) + 1
+    return sum(max(0, n - MAX_DETS) for n in counts.values())
 
 
 def instance_scores(

@@ -27,12 +27,17 @@ def evaluate_multi_person(
     session: Any, spec: Any, ann_file: str | Path, *, batch_size: int = 8, limit: int | None = None,
     image_root: str | Path | None = None, progress: bool = True, model_name: str | None = None,
     runtime_name: str | None = None, flip: bool = False, conf: float = EVAL_CONF, iou: float = IOU_NMS,
-    max_det: int = MAX_DET,
+    max_det: int = MAX_DET, allow_outside_images: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
-    """Evaluate a YOLO-pose `session` on every image of `ann_file` (the first `limit` images by id)."""
+    """Evaluate a YOLO-pose `session` on every image of `ann_file` (the first `limit` images by id).
+
+    NaN / Inf in the model's output is a UserError; `dropped` counts what the reader left out and the
+    people COCOeval cannot match (more than its maxDets in one image)."""
     from edgepose.data import cocofile
     from edgepose.data.coco import read_image_rgb
-    from edgepose.evaluate import _Progress, _run, _runtime_name
+    from edgepose.data.coco_checks import merge_drops
+    from edgepose.evaluate import _Progress, _run, _runtime_name, require_finite
+    from edgepose.metrics.coco_eval import beyond_max_dets
     from edgepose.metrics.schema_map import data_schema_name, find_map
     from edgepose.schemas import get_schema
 
@@ -57,10 +62,11 @@ def evaluate_multi_person(
         for batch in batches:
             inputs, maps = [], []
             for im in batch:
-                boxed, lb = letterbox(read_image_rgb(root / im["file_name"]), spec.input_size)
+                file = cocofile.image_file(root, im["file_name"], path, allow_outside_images)
+                boxed, lb = letterbox(read_image_rgb(file), spec.input_size)
                 inputs.append(to_model_input(boxed, spec.mean, spec.std))
                 maps.append(lb)
-            raw = _run(session, np.stack(inputs))
+            raw = require_finite(_run(session, np.stack(inputs)))
             for im, lb, det in zip(batch, maps, postprocess(raw, spec.input_size, num_model_kpts, conf, iou, max_det),
                                    strict=True):  # fmt: skip
                 detections[int(im["id"])] = _to_image(det, lb, mapping)
@@ -69,13 +75,15 @@ def evaluate_multi_person(
     if mapping:
         coco = mapping.mask_coco(coco)
     metrics = _score(coco, detections, schema, data, path, category_id, root)
-    n_people = sum(1 for a in coco.dataset["annotations"] if not a.get("iscrowd") and a.get("num_keypoints", 1) > 0)
+    scored = [a for a in coco.dataset["annotations"] if not a.get("iscrowd") and a.get("num_keypoints", 1) > 0]
+    n_people = len(scored)
+    dropped = merge_drops(data.dropped, {"beyond_max_dets": beyond_max_dets([a["image_id"] for a in scored])})
     return {
         "metrics": metrics, "n_images": len(images), "n_instances": n_people, "model": model_name,
         "runtime": runtime_name or _runtime_name(session), "data": str(ann_file), "schema": schema.name,
         "flip": False, "decode": "yolo", "seconds": round(time.perf_counter() - start, 3),
         "detections": int(sum(len(d[1]) for d in detections.values())),
-        "thresholds": {"conf": conf, "iou_nms": iou, "max_det": max_det},
+        "thresholds": {"conf": conf, "iou_nms": iou, "max_det": max_det}, "dropped": dropped,
         **({"schema_map": mapping.describe()} if mapping else {}),
     }  # fmt: skip
 
@@ -121,7 +129,8 @@ def _score(coco: Any, detections: dict[int, tuple], schema: Any, data: dict[str,
     scorable = any(a.get("num_keypoints", 0) > 0 and not a.get("iscrowd") for a in coco.dataset["annotations"])
     if not results and scorable:  # nobody detected: the people are all missed, which is AP 0, not "n/a"
         oks = dict.fromkeys(OKS_KEYS, 0.0)
-    people = [p for p in cocofile.collect_instances(coco.dataset, path, category_id, schema.num_keypoints, root)
+    people = [p for p in cocofile.collect_instances(coco.dataset, path, category_id, schema.num_keypoints, root,
+                                                    allow_outside_images=True)  # checked when the images were read
               if p.image_id in detections]  # fmt: skip
     if not people:
         raise UserError(f"{path} has no person annotations with keypoints in the evaluated images")

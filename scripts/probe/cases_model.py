@@ -8,7 +8,6 @@ from typing import Any
 
 from probe import mutate as m
 from probe.case import Case
-from probe.cases_data import finite_metrics
 
 NAN = math.nan
 
