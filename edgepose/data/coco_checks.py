@@ -5,7 +5,7 @@ box or area hold a value that is not a finite number (NaN, Infinity, a string, n
 outside {0, 1, 2}, ids that are not integers, image sizes that are not positive numbers, two different
 images under one id. Dropped and counted (`CocoDocument.dropped`, reported by eval as a warning and in
 its JSON): boxes of zero size, boxes entirely outside their image, repeated annotation ids (the first
-one is kept) and repeated identical image entries. `beyond_max_dets` (people COCOeval cannot score
+one is kept) and repeated identical image entries. Other categories' annotations are left out unread. `beyond_max_dets` (people COCOeval cannot score
 because an image has more than its maxDets) is counted by the metrics, which know what is scored.
 """
 
@@ -94,10 +94,7 @@ def check_document(data: dict[str, Any], path: Path, category_id: int, num_keypo
         if not isinstance(ann, dict):
             raise UserError(f"{path}: annotation entry is not an object ({type(ann).__name__})")
         if ann.get("category_id", category_id) != category_id:
-            if is_finite(ann.get("id")):
-                seen.add(int(ann["id"]))
-            kept.append(ann)
-            continue
+            continue  # not a person: nothing here reads it (and pycocotools would index whatever it holds)
         ann_id = check_annotation(ann, path, num_keypoints, images)
         if ann_id in seen:
             dropped["duplicate_ann_id"] += 1
@@ -108,8 +105,9 @@ def check_document(data: dict[str, Any], path: Path, category_id: int, num_keypo
         if problem:
             dropped[problem] += 1
             continue
-        kept.append({**ann, "id": ann_id, "image_id": int(ann["image_id"])})
-    doc = CocoDocument({**data, "images": kept_images, "annotations": kept})
+        kept.append({**ann, "id": ann_id, "image_id": int(ann["image_id"]), "category_id": category_id})
+    person = next(c for c in data["categories"] if isinstance(c, dict) and c.get("id") == category_id)
+    doc = CocoDocument({**data, "images": kept_images, "annotations": kept, "categories": [{**person, "id": category_id}]})
     doc.dropped = dropped
     return doc
 
@@ -191,4 +189,4 @@ def image_file(root: Path, file_name: str, path: Path, allow_outside: bool = Fal
             f"{path}: image path '{file_name}' is outside the dataset folder {root}; "
             "pass --allow-outside-images if that is intended"
         )
-    return Path(root) / file_name
+    return Path(os.path.normpath(Path(root) / file_name))
