@@ -101,8 +101,13 @@ def check_payload(payload: dict[str, Any], path: Path) -> None:
     if payload["arch"] is None or payload["spec"] is None or payload["state_dict"] is None:
         raise UserError(f"{path}: checkpoint fields arch, spec and state_dict must be set")
     for key, value in (payload.get("arch_kwargs") or {}).items():
-        if not isinstance(key, str) or not _plain_value(value):
-            raise UserError(f"{path}: architecture kwarg {key!r} = {value!r} is not a plain number, string or list")
+        try:
+            plain = isinstance(key, str) and _plain_value(value)
+        except RecursionError:  # nested deeper than any real model description
+            plain = False
+        if not plain:
+            raise UserError(f"{path}: architecture kwarg {key!r} (a {type(value).__name__}) is not plain data "
+                            "(numbers, strings, lists, mappings)")
     for index, step in enumerate(payload.get("history") or []):
         if not isinstance(step, dict) or not isinstance(step.get("step"), str):
             raise UserError(f"{path}: history step {index} is not a recorded step ({{'step': NAME, ...}})")
@@ -122,9 +127,12 @@ def check_payload(payload: dict[str, Any], path: Path) -> None:
 
 
 def _plain_value(value: Any) -> bool:
-    """A kwarg value a checkpoint may carry: finite number, string, bool, None, or a list / tuple of those."""
+    """A kwarg value a checkpoint may carry: finite number, string, bool, None, or lists / string-keyed
+    mappings of those (a YOLO model's layer table)."""
     if isinstance(value, list | tuple):
         return all(_plain_value(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain_value(v) for k, v in value.items())
     if isinstance(value, float):
         return math.isfinite(value)
     return value is None or isinstance(value, bool | int | str)

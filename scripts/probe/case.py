@@ -82,7 +82,8 @@ def judge(case: Case, out: Outcome, changed: list[str]) -> list[str]:
     if rc is not None and (rc < 0 or rc in (134, 139)):
         problems.append(f"crashed (rc {rc})")
     if rc == 3:
-        problems.append(f"exit 3: {first}")
+        last = next((x for x in reversed(lines) if "internal error" in x), lines[-1] if lines else "")
+        problems.append(f"exit 3: {last.strip()[:160]}")
     if "Traceback" in out.stderr and not case.debug_ok:
         problems.append("traceback on stderr")
     if changed:
