@@ -37,6 +37,8 @@ def option_cases() -> list[Case]:
         ("init_random_bytes", ["--init", "{junk}"]), ("init_other_arch", ["--init", "{demo}"]),
     ], timeout_s=90)  # fmt: skip
     for case in cases:
+        if case.id == "opt.train.init_other_arch":  # a partial init is allowed, but it must be said
+            case.expect, case.check = "either", _mentions("random init")
         if case.id == "opt.train.arch_unknown":
             case.args[1] = "no-such-arch"
         if case.id == "opt.train.init_random_bytes":
@@ -47,8 +49,9 @@ def option_cases() -> list[Case]:
         ("runtime_tensorrt_missing", ["--runtime", "tensorrt"]), ("device_cuda_absent", ["--device", "cuda"]),
         ("device_unknown", ["--device", "tpu"]), ("threads_0", ["--threads", "0"]), ("threads_negative", ["--threads", "-2"]),
         ("schema_unknown", ["--schema", "coco999"]), ("workers_negative", ["--workers", "-1"]),
-        ("limit_huge", ["--limit", "9" * 30]),
     ])  # fmt: skip
+    cases.append(Case("opt.eval.limit_huge", "eval", "out-of-range options",
+                      ["eval", "{tiny}", "--data", "{coco}", "--limit", "9" * 30], "either"))  # more than there is: all
     cases += _opt_cases("export", ["export", "{tiny}", "-o", "x.onnx"], [
         ("opset_0", ["--opset", "0"]), ("opset_5", ["--opset", "5"]), ("opset_999", ["--opset", "999"]),
         ("verify_samples_negative", ["--verify-samples", "-1"]), ("verify_samples_0", ["--verify-samples", "0"]),
@@ -217,6 +220,13 @@ def output_cases() -> list[Case]:
                       ["optimize", "{tiny}", "--recipe", "{recipe}", "--data", "{coco}", "--out", "{f}/run"], "refuse",
                       m.text("f", "x")))  # fmt: skip
     return cases
+
+
+def _mentions(text: str):  # noqa: ANN202
+    def check(out):  # noqa: ANN001, ANN202
+        return None if text in out.stderr else f"exit 0 without saying '{text}' on stderr"
+
+    return check
 
 
 def _symlink(name: str, target: str) -> m.Setup:
