@@ -247,4 +247,7 @@ class _Progress:
 
     def __exit__(self, *exc: object) -> None:
         if self.enabled:
+            if exc[0] is not None:  # an error ends the run: its one line is all stderr should show
+                self._bar.remove_task(self._task)
+                self._bar.live.transient = True
             self._bar.__exit__(*exc)
