@@ -78,6 +78,10 @@ def export_command(
     if precision not in PRECISIONS:
         raise UserError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
     check_output_suffix(fmt, output)
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise UserError(f"--opset must be from {MIN_OPSET} to {MAX_OPSET}, got {opset}")
+    if max_batch < 1 or not 1 <= opt_batch <= max_batch:
+        raise UserError(f"need 1 <= --opt-batch ({opt_batch}) <= --max-batch ({max_batch})")
     if tolerance is not None and not (math.isfinite(tolerance) and tolerance >= 0):
         raise UserError(f"--tolerance must be a finite number >= 0, got {tolerance}")
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
@@ -104,6 +108,9 @@ def export_command(
     report.check()
 
 
+# 13: per-channel Q/DQ (edgepose quantize, recipes' export.opset >= 13); 20: the newest torch's TorchScript
+# exporter (torch.onnx.export(dynamo=False), which edgepose uses) writes
+MIN_OPSET, MAX_OPSET = 13, 20
 SUFFIXES = {"onnx": (".onnx",), "openvino": (".xml",), "tensorrt": (".engine", ".plan")}
 
 

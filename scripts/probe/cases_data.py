@@ -349,7 +349,7 @@ def image_cases() -> list[Case]:
         Case("img.file.16bit_gray_png", "eval", "image files", evaluate, "ok", m.image_files(_gray_png),
              check=finite_metrics),
         Case("img.train.truncated_jpeg", "train", "image files",
-             ["train", "simplebaseline-lite", "--data", "{ann}", "-o", "t.pt", "--epochs", "1", "--kw", "width=0.25",
+             ["train", "simplebaseline-lite", "--data", "{ann}", "--val", "{ann}", "-o", "t.pt", "--epochs", "1", "--kw", "width=0.25",
               "--kw", "deconv_channels=32", "--input-size", "64x64", "--workers", "0", "--batch", "4"], "refuse",
              m.image_files(_truncate("002.jpg", 0.6)), "truncated"),
         Case("img.export.verify_data_escaping", "export", "image paths",
