@@ -74,8 +74,9 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
         return builder(**kwargs)
     except (TypeError, ValueError, RuntimeError, OverflowError, ZeroDivisionError) as exc:
         # kwargs come from users (--kw) and from checkpoint files: an unknown or impossible one is bad input
-        shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        raise UserError(f"cannot build {name} with {shown}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}") from None
+        shown = ", ".join(f"{k}={repr(v)[:40]}" for k, v in kwargs.items())
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot build {name} with {shown}: {reason}") from None
 
 
 def takes_input_size(name: str) -> bool:
