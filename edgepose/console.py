@@ -6,7 +6,6 @@ Python caller gets the same stderr lines the terminal shows.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import Any
@@ -42,13 +41,13 @@ def mute() -> None:
 
 
 def print_json(data: Any) -> None:
-    """The one JSON document a `--json` command prints to stdout."""
-    from edgepose.fileio import _json_default
+    """The one JSON document a `--json` command prints to stdout: strict JSON (NaN / Infinity become null)."""
+    from edgepose.fileio import dumps_strict
 
     if muted:
         return
     stream = json_stream or sys.stdout
-    stream.write(json.dumps(data, indent=2, default=_json_default) + "\n")
+    stream.write(dumps_strict(data) + "\n")
     stream.flush()
 
 
@@ -86,5 +85,8 @@ class TaskBar:
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
+            if exc[0] is not None:  # an error ends the run: its one line is all stderr should show
+                self._bar.remove_task(self._task)
+                self._bar.live.transient = True
             self._bar.__exit__(*exc)  # type: ignore[arg-type]
             self._bar = None

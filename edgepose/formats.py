@@ -105,5 +105,7 @@ def check_choice(kind: str, value: str, choices: tuple[str, ...] | list[str]) ->
 def check_output_suffix(fmt: str, output: str | Path, option: str = "-o", what: str | None = None) -> None:
     """UserError when OUT's extension does not match the format it will hold (model.onnx for onnx, ...)."""
     suffixes = FORMATS[fmt].suffixes
-    if Path(output).suffix.lower() not in suffixes:
-        raise UserError(f"{what or fmt} writes a {' or '.join(suffixes)} file; got {option} {output}")
+    suffix = Path(output).suffix.lower()
+    if suffix not in suffixes:
+        raise UserError(f"{what or '--format ' + fmt} writes a {' or '.join(suffixes)} file, but {option} {output} ends in "
+                        f"'{suffix or '(nothing)'}'")  # fmt: skip

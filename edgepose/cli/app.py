@@ -32,6 +32,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("bench", "edgepose.cli.bench:bench_command"),
     ("bench-compare", "edgepose.cli.bench:bench_compare_command"),
     ("eval", "edgepose.cli.eval:eval_command"),
+    ("predict", "edgepose.cli.predict:predict_command"),
     ("train", "edgepose.cli.train:train_command"),
     ("quantize", "edgepose.cli.quantize:quantize_command"),
     ("synth", "edgepose.cli.synth:synth_command"),

@@ -40,6 +40,10 @@ PrecisionOpt = Annotated[
     typer.Option("--precision", help="runtime precision: fp16 (torch on CUDA), bf16 (torch CPU autocast, openvino "
                  "hint; CPUs with native bf16); default: the model's own"),
 ]
+AllowOutsideOpt = Annotated[
+    bool,
+    typer.Option("--allow-outside-images", help="accept image paths that lead out of the image folder (absolute or ../)"),
+]
 OutOpt = Annotated[Optional[str], typer.Option("--out", "-o", help="also write the JSON result to this file")]  # noqa: UP045
 SavePredictionsOpt = Annotated[
     Optional[str],  # noqa: UP045
@@ -70,6 +74,7 @@ def eval_command(
     predictions: PredictionsOpt = None,
     precision: PrecisionOpt = None,
     save_predictions: SavePredictionsOpt = None,
+    allow_outside_images: AllowOutsideOpt = False,
     arch: ArchOpt = None,
     model_factory: FactoryOpt = None,
     trust_checkpoint: TrustOpt = False,
@@ -115,13 +120,18 @@ def eval_command(
             session, artifact.spec, data, batch_size=batch, flip=flip, workers=workers, progress=not json_out,
             limit=limit, image_root=image_root, refine=decode, model_name=name, runtime_name=runtime,
             save_predictions=save_predictions,
+            allow_outside_images=allow_outside_images,
         )  # fmt: skip
     _emit(result, out, json_out)
 
 
 def _emit(result: dict[str, Any], out: str | None, json_out: bool) -> None:
-    from edgepose.console import print_json
+    from edgepose.console import info, print_json
+    from edgepose.data.coco_checks import describe_drops
 
+    dropped = describe_drops(result.get("dropped") or {})
+    if dropped:
+        info(f"warning: {dropped} (counted in the JSON under 'dropped')")
     if out:
         from edgepose.fileio import write_json
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Optional
 
 import typer
@@ -31,8 +32,9 @@ TolOpt = Annotated[
     Optional[float],  # noqa: UP045
     typer.Option(
         "--tolerance",
-        help="parity gate: max abs error for fp32 (default 1e-4); for fp16/int8 max error relative to "
-        "the reference output range (defaults 2e-2 / 1e-1). Above it: exit 1",
+        help="parity gate: fp32 max abs error / max(1, max |reference|) (default 1e-4); fp16 max error relative "
+        "to the reference output range (default 2e-2); int8 mean keypoint displacement / input diagonal "
+        "(default 1e-2). Above it: exit 1",
     ),
 ]
 
@@ -68,7 +70,7 @@ def export_command(
     Example: edgepose export model.pt --format onnx -o model.onnx --dynamic-batch   |   edgepose export model.pt
     --format openvino --bundle device/
     """
-    from edgepose.bench.parity import dataset_images, verify_export
+    from edgepose.bench.parity import check_source_finite, dataset_images, verify_export
     from edgepose.console import info, print_json
     from edgepose.errors import UserError
     from edgepose.export.bundle import BUNDLE_FORMATS
@@ -101,15 +103,25 @@ def export_command(
     check_choice(f"{fmt} precision", precision, EXPORT_PRECISIONS[fmt])
     check_output_suffix(fmt, output)
     check_output(output, [model, verify_data, timing_cache])
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise UserError(f"--opset must be from {MIN_OPSET} to {MAX_OPSET}, got {opset}")
+    if max_batch < 1 or not 1 <= opt_batch <= max_batch:
+        raise UserError(f"need 1 <= --opt-batch ({opt_batch}) <= --max-batch ({max_batch})")
+    if tolerance is not None and not (math.isfinite(tolerance) and tolerance >= 0):
+        raise UserError(f"--tolerance must be a finite number >= 0, got {tolerance}")
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
     if precision == "int8" and source_precision(artifact) != "int8":
         raise UserError(INT8_HINT)
+    # everything that can be refused is checked before the first progress line (exit 2 = one line on stderr)
+    images = dataset_images(verify_data, artifact.spec, verify_samples) if verify_data else None
+    if verify_samples == 0 and images is None:
+        raise UserError("--verify-samples 0 without --verify-data leaves nothing to verify the export on")
+    check_source_finite(artifact)
     info(f"exporting {artifact.path or artifact.arch} to {fmt} ({precision}) ...")
     result = export_model(
         artifact, fmt, output, precision=precision, dynamic_batch=dynamic_batch, opset=opset,
         simplify=not no_simplify, opt_batch=opt_batch, max_batch=max_batch, timing_cache=timing_cache,
     )  # fmt: skip
-    images = dataset_images(verify_data, artifact.spec, verify_samples) if verify_data else None
     info(f"verifying {result.path} against the source on {verify_samples} random inputs"
          + (f" and {len(images)} images" if images is not None else "") + " ...")  # fmt: skip
     report = verify_export(artifact, result.path, precision, n_random=verify_samples, images=images, tolerance=tolerance)
@@ -123,6 +135,11 @@ def export_command(
     else:
         _print_table(data)
     report.check()
+
+
+# 13: per-channel Q/DQ (edgepose quantize, recipes' export.opset >= 13); 20: the newest torch's TorchScript
+# exporter (torch.onnx.export(dynamo=False), which edgepose uses) writes
+MIN_OPSET, MAX_OPSET = 13, 20
 
 
 def _print_table(data: dict) -> None:

@@ -38,7 +38,9 @@ class CocoPoseDataset(Dataset):
     the crop); keypoints (K,3) input pixels + the annotation's v; inv_affine (2,3) input -> image
     pixels; image_id, ann_id, bbox (4,) xywh, area. Clip mode (clip_length=T) stacks T frames of one
     track on a new first axis (image_id/ann_id/bbox/area become (T,) arrays), all with the same
-    augmentation draw; each frame is cropped around its own box.
+    augmentation draw; each frame is cropped around its own box. Values that cannot be scored are
+    refused and what is left out is counted in `dropped` (edgepose.data.coco_checks); image paths that
+    lead out of the image folder are refused unless `allow_outside_images`.
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class CocoPoseDataset(Dataset):
         sigma: float | None = None,
         clip_length: int | None = None,
         clip_stride: int = 1,
+        allow_outside_images: bool = False,
     ):
         self.ann_file = Path(ann_file)
         self.spec = spec
@@ -62,8 +65,9 @@ class CocoPoseDataset(Dataset):
         self.schema = cocofile.resolve_schema(names, spec.schema, self.ann_file)
         self.image_root = cocofile.resolve_image_root(data, self.ann_file, image_root)
         self.instances = cocofile.collect_instances(
-            data, self.ann_file, category_id, self.schema.num_keypoints, self.image_root
+            data, self.ann_file, category_id, self.schema.num_keypoints, self.image_root, allow_outside_images
         )
+        self.dropped = dict(data.dropped)  # what the reader left out (coco_checks.DROP_KINDS)
         cocofile.check_images_exist(self.instances, self.ann_file)
         self.coco = cocofile.coco_api(data)
         if heatmap_stride <= 0:

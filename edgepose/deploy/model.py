@@ -45,7 +45,8 @@ def run_batch(session: RunsFeeds, images: np.ndarray, head: str) -> np.ndarray:
     flattened to (B*T, K, ...).
 
     A session that accepts only one batch size (`fixed_batch`, e.g. a static-shape engine) gets chunks of
-    that size, the last one padded by repeating its final item.
+    that size, the last one padded by repeating its final item. An output holding NaN or Inf is a UserError:
+    the weights or the export are broken, and a broken model must not score 0 (or anything).
     """
     fixed = getattr(session, "fixed_batch", None)
     if fixed and len(images) != fixed:
@@ -61,7 +62,17 @@ def run_batch(session: RunsFeeds, images: np.ndarray, head: str) -> np.ndarray:
         out = _run_once(session, images, head)
     if images.ndim == 5:
         out = out.reshape(-1, *out.shape[2:])
-    return out
+    return require_finite(out)
+
+
+def require_finite(output: np.ndarray) -> np.ndarray:
+    """`output`, or a UserError when the model computed NaN or Inf (broken weights or a broken export)."""
+    finite = np.isfinite(output)
+    if not finite.all():
+        share = 1.0 - float(finite.mean())
+        raise UserError(f"the model's output holds NaN or Inf ({share:.0%} of the values of a batch): its weights "
+                        "or its export are broken, so there is nothing to score")  # fmt: skip
+    return output
 
 
 def _run_once(session: RunsFeeds, images: np.ndarray, head: str) -> np.ndarray:

@@ -27,7 +27,7 @@ def evaluate(
     session: RunsFeeds, spec: ModelSpec, ann_file: str | Path, *, batch_size: int = 32, flip: bool = False,
     workers: int = 0, progress: bool = True, limit: int | None = None, image_root: str | Path | None = None,
     refine: str = "dark", blur_sigma: float | None = None, model_name: str | None = None,
-    runtime_name: str | None = None, save_predictions: str | Path | None = None,
+    runtime_name: str | None = None, save_predictions: str | Path | None = None, allow_outside_images: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Evaluate `session` on `ann_file`; returns the eval dict of DESIGN.md (metrics, n_images, n_instances,
     model, runtime, plus data, schema, flip, decode, seconds).
@@ -35,10 +35,13 @@ def evaluate(
     `limit` keeps the first N dataset items (top-down: instances, or clips for clip models; multi-person:
     images by id). `workers`, `refine` and `blur_sigma` apply to the top-down (heatmap / regression) decode.
     `save_predictions` writes the predictions as a COCO keypoint-results file (what `edgepose predict` writes).
+    Image paths that lead out of the dataset's folder are refused unless `allow_outside_images`; what the
+    reader left out (edgepose.data.coco_checks.DROP_KINDS) is counted under `dropped`. A model whose output
+    holds NaN or Inf is a UserError.
     """
     common: dict[str, Any] = dict(batch_size=batch_size, flip=flip, progress=progress, limit=limit, image_root=image_root,
                                   model_name=model_name, runtime_name=runtime_name,
-                                  save_predictions=save_predictions)  # fmt: skip
+                                  save_predictions=save_predictions, allow_outside_images=allow_outside_images)  # fmt: skip
     if spec.head == "yolo":
         return evaluate_multi_person(session, spec, ann_file, **common)
     return evaluate_top_down(session, spec, ann_file, workers=workers, refine=refine, blur_sigma=blur_sigma, **common)

@@ -31,12 +31,17 @@ def evaluate_multi_person(
     session: Any, spec: Any, ann_file: str | Path, *, batch_size: int = 8, limit: int | None = None,
     image_root: str | Path | None = None, progress: bool = True, model_name: str | None = None,
     runtime_name: str | None = None, flip: bool = False, conf: float = EVAL_CONF, iou: float = IOU_NMS,
-    max_det: int = MAX_DET, save_predictions: str | Path | None = None,
+    max_det: int = MAX_DET, save_predictions: str | Path | None = None, allow_outside_images: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Evaluate a YOLO-pose `session` on every image of `ann_file` (the first `limit` images by id);
-    `save_predictions` also writes every detection as a COCO results file."""
+    `save_predictions` also writes every detection as a COCO results file.
+
+    NaN / Inf in the model's output is a UserError; `dropped` counts what the reader left out and the
+    people COCOeval cannot match (more than its maxDets in one image)."""
     from edgepose.data import cocofile
+    from edgepose.data.coco_checks import merge_drops
     from edgepose.deploy.images import read_image_rgb
+    from edgepose.metrics.coco_eval import beyond_max_dets
     from edgepose.metrics.schema_map import data_schema_name, find_map
     from edgepose.schemas import get_schema
 
@@ -59,7 +64,8 @@ def evaluate_multi_person(
     batches = [images[i : i + batch_size] for i in range(0, len(images), batch_size)]
     with TaskBar(progress, f"eval {path.name}", len(batches)) as bar:
         for batch in batches:
-            inputs, maps = model.letterbox([read_image_rgb(root / im["file_name"]) for im in batch])
+            files = [cocofile.image_file(root, im["file_name"], path, allow_outside_images) for im in batch]
+            inputs, maps = model.letterbox([read_image_rgb(file) for file in files])
             raw = run_batch(session, inputs, spec.head)
             for im, (boxes, scores, keypoints) in zip(batch, model.decode_detections(raw, maps), strict=True):
                 detections[int(im["id"])] = (boxes, scores, mapping.apply(keypoints) if mapping else keypoints)
@@ -70,13 +76,15 @@ def evaluate_multi_person(
     metrics = _score(coco, detections, schema, data, path, category_id, root)
     if save_predictions is not None:
         _save(save_predictions, detections, {int(im["id"]): im for im in images}, category_id)
-    n_people = sum(1 for a in coco.dataset["annotations"] if not a.get("iscrowd") and a.get("num_keypoints", 1) > 0)
+    scored = [a for a in coco.dataset["annotations"] if not a.get("iscrowd") and a.get("num_keypoints", 1) > 0]
+    n_people = len(scored)
+    dropped = merge_drops(data.dropped, {"beyond_max_dets": beyond_max_dets([a["image_id"] for a in scored])})
     return {
         "metrics": metrics, "n_images": len(images), "n_instances": n_people, "model": model_name,
         "runtime": runtime_name or session_runtime(session), "data": str(ann_file), "schema": schema.name,
         "flip": False, "decode": "yolo", "seconds": round(time.perf_counter() - start, 3),
         "detections": int(sum(len(d[1]) for d in detections.values())),
-        "thresholds": {"conf": conf, "iou_nms": iou, "max_det": max_det},
+        "thresholds": {"conf": conf, "iou_nms": iou, "max_det": max_det}, "dropped": dropped,
         **({"schema_map": mapping.describe()} if mapping else {}),
     }  # fmt: skip
 
@@ -128,7 +136,8 @@ def _score(coco: Any, detections: dict[int, tuple], schema: Any, data: dict[str,
     scorable = any(a.get("num_keypoints", 0) > 0 and not a.get("iscrowd") for a in coco.dataset["annotations"])
     if not results and scorable:  # nobody detected: the people are all missed, which is AP 0, not "n/a"
         oks = dict.fromkeys(OKS_KEYS, 0.0)
-    people = [p for p in cocofile.collect_instances(coco.dataset, path, category_id, schema.num_keypoints, root)
+    people = [p for p in cocofile.collect_instances(coco.dataset, path, category_id, schema.num_keypoints, root,
+                                                    allow_outside_images=True)  # checked when the images were read
               if p.image_id in detections]  # fmt: skip
     if not people:
         raise UserError(f"{path} has no person annotations with keypoints in the evaluated images")

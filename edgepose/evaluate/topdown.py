@@ -42,6 +42,7 @@ def evaluate_top_down(
     model_name: str | None = None,
     runtime_name: str | None = None,
     save_predictions: str | Path | None = None,
+    allow_outside_images: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a heatmap / regression `session` on `ann_file` (on the GT person boxes, no augmentation).
 
@@ -53,6 +54,7 @@ def evaluate_top_down(
     to the same metrics.
     """
     from edgepose.data.coco import CocoPoseDataset
+    from edgepose.data.coco_checks import merge_drops
     from edgepose.metrics.schema_map import schema_map_for
 
     if batch_size < 1:
@@ -62,7 +64,8 @@ def evaluate_top_down(
     mapping = schema_map_for(spec.schema, ann_file)  # e.g. a COCO-17 model scored on LSP-14 data
     data_spec = spec.with_changes(schema=mapping.target) if mapping else spec
     dataset = CocoPoseDataset(
-        ann_file, data_spec, image_root=image_root, train=False, clip_length=clip, clip_stride=clip or 1
+        ann_file, data_spec, image_root=image_root, train=False, clip_length=clip, clip_stride=clip or 1,
+        allow_outside_images=allow_outside_images,
     )
     model = PoseModel(session, ModelConfig.from_spec(spec, refine=refine, blur_sigma=blur_sigma, flip_test=flip))
     batches = _loader(dataset, batch_size, workers, limit)
@@ -96,6 +99,7 @@ def evaluate_top_down(
         "flip": flip,
         "decode": refine if spec.head == "heatmap" else "regression",
         "seconds": round(time.perf_counter() - start, 3),
+        "dropped": merge_drops(dataset.dropped, result.get("dropped")),
         **({"schema_map": mapping.describe()} if mapping else {}),
     }
 

@@ -17,6 +17,16 @@ import numpy as np
 from edgepose.deploy.pose import INSTANCE_SCORE_THRESHOLD, instance_scores
 
 __all__ = ["INSTANCE_SCORE_THRESHOLD", "build_results", "coco_from_arrays", "coco_subset", "instance_scores", "oks_ap"]
+MAX_DETS = 20  # COCOeval's keypoint maxDets: per image, only the 20 highest-scoring detections are matched
+
+
+def beyond_max_dets(image_ids: Sequence[Any]) -> int:
+    """How many of these people (one image id each) COCOeval cannot match: those past MAX_DETS in an image."""
+    counts: dict[Any, int] = {}
+    for image_id in image_ids:
+        counts[image_id] = counts.get(image_id, 0) + 1
+    return sum(max(0, n - MAX_DETS) for n in counts.values())
+
 
 
 def build_results(

@@ -56,7 +56,7 @@ class MultiPersonDataset(Dataset):
         self.augment = (augment or YoloAugment()) if train else NO_AUGMENT
         self.flip_index = np.asarray(self.schema.flip_index())
         root = cocofile.resolve_image_root(data, path, image_root)
-        self.items = _collect(data, category_id, self.schema.num_keypoints, root)
+        self.items = _collect(data, category_id, self.schema.num_keypoints, root, path)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -100,8 +100,11 @@ class MultiPersonDataset(Dataset):
         return linear, offset, flip
 
 
-def _collect(data: dict[str, Any], category_id: int, num_keypoints: int, root: Path) -> list[_ImageItem]:
-    """One item per image with its non-crowd people (a person without keypoints still has a box)."""
+def _collect(data: dict[str, Any], category_id: int, num_keypoints: int, root: Path, path: Path) -> list[_ImageItem]:
+    """One item per image with its non-crowd people (a person without keypoints still has a box); image
+    paths that lead out of `root` are refused (edgepose.data.coco_checks.image_file)."""
+    from edgepose.data.coco_checks import image_file
+
     people: dict[Any, list[dict[str, Any]]] = {}
     for ann in data["annotations"]:
         if ann.get("category_id", category_id) == category_id and not ann.get("iscrowd", 0) and "bbox" in ann:
@@ -115,7 +118,8 @@ def _collect(data: dict[str, Any], category_id: int, num_keypoints: int, root: P
         for i, a in enumerate(anns):
             if len(a.get("keypoints") or []) == 3 * num_keypoints:
                 kps[i] = np.asarray(a["keypoints"], dtype=np.float64).reshape(num_keypoints, 3)
-        items.append(_ImageItem(root / img["file_name"], (int(img["height"]), int(img["width"])), boxes, kps))
+        file = image_file(root, img["file_name"], path)
+        items.append(_ImageItem(file, (int(img["height"]), int(img["width"])), boxes, kps))
     return items
 
 

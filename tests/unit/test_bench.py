@@ -71,14 +71,41 @@ def test_measure_excludes_warmup_and_counts_iterations() -> None:
     assert stats.min >= 2.0 and len(stats.samples_ms) == 7
 
 
-def test_measure_with_a_time_budget() -> None:
-    session = SleepSession(ms=10.0)
-    start = time.perf_counter()
-    stats = measure(session, FEEDS, warmup=0, seconds=0.15)
-    elapsed = time.perf_counter() - start
-    assert 3 <= stats.n <= 16 and sum(stats.samples_ms) <= elapsed * 1000
-    assert sum(stats.samples_ms) >= 150 - stats.max  # it ran until the budget was spent
-    few = measure(SleepSession(ms=5.0), FEEDS, warmup=0, seconds=0.001)
+class FakeClock:
+    """time.perf_counter / perf_counter_ns for edgepose.bench.latency, advanced only by ClockSession.run:
+    the time-budget logic is tested on its behaviour, never on how fast this machine happens to be."""
+
+    def __init__(self) -> None:
+        self.ns = 0
+
+    def perf_counter(self) -> float:
+        return self.ns / 1e9
+
+    def perf_counter_ns(self) -> int:
+        return self.ns
+
+
+class ClockSession(SleepSession):
+    def __init__(self, ms: float, clock: FakeClock):
+        super().__init__(ms)
+        self.clock = clock
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.runs += 1
+        self.clock.ns += int(self.ms * 1e6)
+        return {"y": feeds["input"]}
+
+
+def test_measure_with_a_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgepose.bench.latency as latency
+
+    clock = FakeClock()
+    monkeypatch.setattr(latency, "time", clock)
+    session = ClockSession(ms=10.0, clock=clock)
+    stats = measure(session, FEEDS, warmup=2, seconds=0.15)
+    assert stats.n == 15 and list(stats.samples_ms) == [10.0] * 15  # runs until 150 ms of (fake) time are spent
+    assert session.runs == 2 + 15  # the warm-up is not timed and not counted in the budget
+    few = measure(ClockSession(ms=5.0, clock=clock), FEEDS, warmup=0, seconds=0.001)
     assert few.n == 3  # at least MIN_SAMPLES, even when one run outlasts the budget
     with pytest.raises(UserError, match="--seconds must be positive"):
         measure(session, FEEDS, seconds=0)
@@ -200,8 +227,10 @@ def test_bench_time_budget(models: dict[str, Path], capsys: pytest.CaptureFixtur
     code, out, err = cli(capsys, "bench", str(models["a"]), "--seconds", "0.3", "--threads", "1", "--warmup", "1", "--json")
     assert code == 0, err
     data = json.loads(out)
+    # behaviour, not speed: how many runs fit in 0.3 s depends on the machine (the budget logic itself is
+    # tested on a fake clock in test_measure_with_a_time_budget); the CLI passes the budget on and reports
     assert data["iters"] >= 3
-    assert data["iters"] * data["latency_ms"]["mean"] >= 300 - data["latency_ms"]["max"]
+    assert data["latency_ms"]["min"] <= data["latency_ms"]["p50"] <= data["latency_ms"]["max"]
 
 
 def test_bench_rich_table(models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:

@@ -26,6 +26,7 @@ from edgepose.models.stats import count_gflops
 from edgepose.passes import RunContext, apply_pass
 from edgepose.passes.finetune import FinetuneConfig
 from tests.conftest import TINY_ZOO_ARCH, TINY_ZOO_INPUT_SIZE, TINY_ZOO_KWARGS
+from tests.tolerances import max_abs_error, runtime_atol
 from tests.unit.test_zoo import settle_batchnorm
 
 FAST = {"calib_images": 4}
@@ -64,8 +65,11 @@ def ghosted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Artifact, Artifac
     return original, result, ctx.records["ghost"]
 
 
-def _onnx_error(model: nn.Module, spec: ModelSpec, path: Path, x: torch.Tensor, simplify: bool = False) -> float:
-    """Max |ONNX Runtime - PyTorch| relative to max(1, |output|); onnxslim is slow, so only where asked."""
+def _assert_onnx_matches(model: nn.Module, spec: ModelSpec, path: Path, x: torch.Tensor, simplify: bool = False) -> None:
+    """ONNX Runtime == PyTorch to float32 round-off at the output's scale (tests/tolerances.py: 1e-4 of
+    max(1, |output|), or 4x PyTorch's own fp32-vs-fp64 error on this model where that is larger: a Ghost fit
+    of a random-init YOLO reaches outputs of 1e8, where float32 itself errs by 2e-4 of the scale).
+    onnxslim is slow, so it runs only where asked."""
     ort = pytest.importorskip("onnxruntime")
     from edgepose.export.onnx import export_onnx
 
@@ -75,7 +79,8 @@ def _onnx_error(model: nn.Module, spec: ModelSpec, path: Path, x: torch.Tensor, 
         want = model(x).numpy()
     got = session.run(None, {"input": x.numpy()})[0]
     assert got.shape == want.shape
-    return float(np.abs(got - want).max() / max(1.0, np.abs(want).max()))
+    err, bound = max_abs_error(got, want), runtime_atol(model, x, want)
+    assert err <= bound, f"ONNX Runtime vs PyTorch: max abs error {err:.3g} > {bound:.3g}"
 
 
 # ---- building blocks ----
@@ -138,7 +143,7 @@ def test_ghost_blocks_export_to_onnx_with_parity(block: str, tmp_path: Path) -> 
     model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), body).eval()
     x = torch.randn(2, 3, 32, 24, generator=torch.Generator().manual_seed(0))
     settle_batchnorm(model, x)
-    assert _onnx_error(model, ModelSpec(input_size=(32, 24)), tmp_path / "g.onnx", x) <= 1e-4
+    _assert_onnx_matches(model, ModelSpec(input_size=(32, 24)), tmp_path / "g.onnx", x)
 
 
 # ---- the pass on SimpleBaseline-lite ----
@@ -199,7 +204,7 @@ def test_saved_ghost_model_reloads_and_computes_the_same(ghosted, tmp_path: Path
 def test_ghost_model_exports_to_onnx_with_parity(ghosted, tmp_path: Path) -> None:  # noqa: ANN001
     _, result, _ = ghosted
     x = torch.randn(2, 3, *TINY_ZOO_INPUT_SIZE, generator=torch.Generator().manual_seed(3))
-    assert _onnx_error(result.model, result.spec, tmp_path / "g.onnx", x, simplify=True) <= 1e-4
+    _assert_onnx_matches(result.model, result.spec, tmp_path / "g.onnx", x, simplify=True)
 
 
 def test_ghost_model_quantizes_to_int8_qdq(ghosted, tmp_path: Path) -> None:  # noqa: ANN001
@@ -354,7 +359,7 @@ def test_every_zoo_architecture_is_ghosted_or_left_alone_with_a_reason(name: str
         assert result.model(x).shape == model(x).shape
     assert record["gflops_ratio"] < 1.0
     if not spec.clip_length:
-        assert _onnx_error(result.model, spec, tmp_path / "g.onnx", x) <= 1e-4
+        _assert_onnx_matches(result.model, spec, tmp_path / "g.onnx", x)
     rebuilt = replay_history(_small_zoo(name)[0], result.history)  # what loading a checkpoint does
     rebuilt.load_state_dict(result.model.state_dict())
     with torch.no_grad():
