@@ -91,7 +91,7 @@ def _run_locked(run: Any, baseline: Any, model: Any, options: LoadOptions, recip
     from edgepose.passes import make_config
     from edgepose.passes.finetune import finetune_of
     from edgepose.pipeline.final import run_final
-    from edgepose.pipeline.gates import failed, judge_gates
+    from edgepose.pipeline.gates import judge_gates
     from edgepose.pipeline.measure import metric_name
     from edgepose.pipeline.run_dir import file_digest, fingerprint
     from edgepose.pipeline.steps import Inputs, run_baseline, run_pass_step
@@ -108,6 +108,9 @@ def _run_locked(run: Any, baseline: Any, model: Any, options: LoadOptions, recip
     key = fingerprint(model_key, options.model_factory, data_key, recipe.metric, recipe.data.model_dump(),
                       recipe.benchmark.model_dump(), recipe.target)  # fmt: skip
     baseline_metrics = dist.on_rank_zero(lambda: run_baseline(run, inputs, key))
+    if recipe.search is not None:
+        report = _run_search(run, inputs, key, baseline_metrics)
+        return _judged(report, run, check_gates)
     base_key, keys = key, []
     for entry in recipe.passes:
         key = fingerprint(key, entry.pass_, entry.options(), recipe.seed)
@@ -134,11 +137,37 @@ def _run_locked(run: Any, baseline: Any, model: Any, options: LoadOptions, recip
         log(f"report: {run.root / 'report.md'}")
         return report
 
-    report = dist.on_rank_zero(rest)
+    return _judged(dist.on_rank_zero(rest), run, check_gates)
+
+
+def _judged(report: dict[str, Any], run: Any, check_gates: bool) -> dict[str, Any]:
+    """The report, or GateFailed (exit 1) naming the failed gates when asked to check them."""
+    from edgepose.pipeline.gates import failed
+
     bad = failed(report["gates"])
     if check_gates and bad:
         summary = "; ".join(f"{g['name']}: {g['value']} vs limit {g['limit']}" for g in bad)
         raise GateFailed(f"gate failed ({summary}); the report is in {run.root}", report=report)
+    return report
+
+
+def _run_search(run: Any, inputs: Any, base_key: str, baseline_metrics: dict[str, Any]) -> dict[str, Any]:
+    """A recipe with `search`: every candidate chain, the fastest passing one published as RUN_DIR/final."""
+    from edgepose import distributed as dist
+    from edgepose.pipeline.measure import metric_name
+    from edgepose.pipeline.search import run_search
+    from edgepose.report.build import build_report, write_report
+
+    if dist.world_size() > 1:
+        raise UserError(f"recipe '{inputs.recipe.name}' searches; run it in one process, not under torchrun")
+    winner, outcomes, skipped, versus = run_search(run, inputs, base_key, baseline_metrics)
+    metric = metric_name(inputs.recipe, inputs.baseline.spec.schema)
+    search = {"winner": winner.name, "candidates": [o.summary(metric) for o in outcomes], "skipped": skipped,
+              "vs_reference": versus}
+    report = build_report(winner.recipe, metric, baseline_metrics, winner.stages, winner.final, winner.gates, run.root,
+                          decisions=winner.decisions, search=search)  # fmt: skip
+    write_report(report, run.root)
+    inputs.log(f"search: kept {winner.name}; report: {run.root / 'report.md'}")
     return report
 
 
@@ -204,8 +233,17 @@ def _check_data_needs(recipe: Recipe, train_data: Path | None) -> None:
     """Passes that fine-tune need training data; say so before anything runs."""
     from edgepose.passes import make_config
     from edgepose.passes.finetune import finetune_of
+    from edgepose.recipe import PassEntry
 
-    for index, entry in enumerate(recipe.passes, start=1):
-        if finetune_of(entry.pass_, make_config(entry.pass_, entry.options())) is not None and train_data is None:
-            raise UserError(f"recipe '{recipe.name}' step {index} ({entry.pass_}) fine-tunes: give training data "
-                            "with --set data.train=TRAIN.json")  # fmt: skip
+    if train_data is not None:
+        return
+    chains = [(f"step {i}", [e]) for i, e in enumerate(recipe.passes, start=1)]
+    if recipe.search is not None:
+        chains += [(f"search.prune.{i}", [PassEntry.model_validate({"pass": "prune", **options})])
+                   for i, options in enumerate(recipe.search.prune)]  # fmt: skip
+        chains += [(f"search candidate {c.name}", list(c.passes)) for c in recipe.search.candidates]
+    for where, entries in chains:
+        for entry in entries:
+            if finetune_of(entry.pass_, make_config(entry.pass_, entry.options())) is not None:
+                raise UserError(f"recipe '{recipe.name}' {where} ({entry.pass_}) fine-tunes: give training data "
+                                "with --set data.train=TRAIN.json")  # fmt: skip

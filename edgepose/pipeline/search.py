@@ -16,6 +16,7 @@ import json
 import shutil
 from typing import TYPE_CHECKING, Any
 
+from edgepose.errors import UserError
 from edgepose.fileio import write_json
 from edgepose.measure import compare_latency
 from edgepose.pipeline.gates import failed, judge_gates
@@ -79,8 +80,12 @@ def prefixes(recipe: Recipe) -> list[tuple[str, list[PassEntry]]]:
     return found
 
 
-def run_search(run: RunDir, inputs: Inputs, base_key: str, baseline_metrics: dict[str, Any]) -> tuple[Outcome, list[Outcome], dict[str, Any] | None]:
-    """Every candidate after every prefix; returns the winner, all outcomes and the winner-vs-reference timing."""
+def run_search(run: RunDir, inputs: Inputs, base_key: str,
+               baseline_metrics: dict[str, Any]) -> tuple[Outcome, list[Outcome], list[dict[str, str]], dict[str, Any] | None]:  # fmt: skip
+    """Every candidate after every prefix that can run here.
+
+    Returns the winner, all outcomes, the skipped chains (with why) and the winner-vs-reference timing.
+    """
     from edgepose.pipeline.final import run_final
     from edgepose.pipeline.steps import run_pass_step
     from edgepose.pipeline.variants import choose_auto_rewrites
@@ -89,6 +94,7 @@ def run_search(run: RunDir, inputs: Inputs, base_key: str, baseline_metrics: dic
     assert recipe.search is not None and inputs.baseline is not None
     metric = metric_name(recipe, inputs.baseline.spec.schema)
     outcomes: list[Outcome] = []
+    skipped: list[dict[str, str]] = []
     for prefix_name, prefix in prefixes(recipe):
         prefix_run = RunDir(run.root / SEARCH_DIR / prefix_name)
         prefix_inputs = dataclasses.replace(inputs, stages=[], reference=None, reference_runtime="torch")
@@ -99,6 +105,11 @@ def run_search(run: RunDir, inputs: Inputs, base_key: str, baseline_metrics: dic
         start_reference = (prefix_inputs.reference, prefix_inputs.reference_runtime)
         for candidate in recipe.search.candidates:
             chain = recipe.for_candidate(candidate, prefix)
+            reason = cannot_run_here(chain)
+            if reason is not None:
+                inputs.log(f"search: {prefix_name} / {candidate.name}: skipped ({reason})")
+                skipped.append({"name": f"{prefix_name}/{candidate.name}", "reason": reason})
+                continue
             chain_run = RunDir(prefix_run.root / candidate.name)
             chain_inputs = dataclasses.replace(prefix_inputs, recipe=chain, stages=list(prefix_inputs.stages))
             inputs.log(f"search: {prefix_name} / {candidate.name} ({candidate.target}) ...")
@@ -116,11 +127,30 @@ def run_search(run: RunDir, inputs: Inputs, base_key: str, baseline_metrics: dic
             inputs.log(f"search: {outcome.name}: {metric} {final['eval']['metrics'].get(metric)}, "
                        f"{outcome.speedup:.2f}x vs torch eager, gates {'pass' if outcome.passed else 'fail'}")  # fmt: skip
             outcomes.append(outcome)
+    if not outcomes:
+        raise UserError(f"recipe '{recipe.name}': no search candidate can run here ("
+                        + "; ".join(f"{s['name']}: {s['reason']}" for s in skipped) + ")")
     passing = [o for o in outcomes if o.passed]
     winner = max(passing or outcomes, key=lambda o: o.speedup)
     _publish(run, winner)
     versus = _against_reference(run, inputs, outcomes, winner)
-    return winner, outcomes, versus
+    return winner, outcomes, skipped, versus
+
+
+def cannot_run_here(chain: Recipe) -> str | None:
+    """Why this chain's target cannot run on this machine (runtime missing, bf16 without native support), or None."""
+    from edgepose.hardware import require_native_bf16
+    from edgepose.runtimes import is_available
+
+    ok, reason = is_available(chain.runtime)
+    if not ok:
+        return f"{chain.target}: {reason}"
+    if chain.export.precision == "bf16":
+        try:
+            require_native_bf16(chain.runtime)
+        except UserError as error:
+            return str(error)
+    return None
 
 
 def _publish(run: RunDir, winner: Outcome) -> None:

@@ -17,13 +17,18 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 PICTURES = {"accuracy_speed": "report.png", "keypoints": "report_keypoints.png"}
+SEARCH_PICTURE = "report_search.png"
 
 
 def build_report(
     recipe: Recipe, metric: str, baseline: dict[str, Any], stages: list[dict[str, Any]], final: dict[str, Any],
     gates: list[dict[str, Any]], run_dir: Path, decisions: list[dict[str, Any]] | None = None,
+    search: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """The report dict: what ran, every step's accuracy and latency, the final artifact and the gates."""
+    """The report dict: what ran, every step's accuracy and latency, the final artifact and the gates.
+
+    `search` (recipes that search): the winner's name, every candidate's summary, the winner against the reference.
+    """
     from edgepose.version import __version__
 
     baseline = {k: v for k, v in baseline.items() if k != "bench"}
@@ -34,16 +39,19 @@ def build_report(
         "recipe": recipe.name, "target": recipe.target, "runtime": recipe.runtime, "metric": metric,
         "run_dir": str(run_dir), "baseline": baseline, "stages": stages, "final": final, "gates": gates,
         "gate_limits": recipe.gates.model_dump(), "speed_baseline": recipe.benchmark.baseline,
-        "pictures": dict(PICTURES), "decisions": list(decisions or []),
+        "pictures": {**PICTURES, **({"search": SEARCH_PICTURE} if search else {})}, "decisions": list(decisions or []),
         "verdict": "fail" if any(g["verdict"] == "fail" for g in gates) else "pass",
+        **({"search": search} if search is not None else {}),
     }  # fmt: skip
 
 
 def write_report(report: dict[str, Any], run_dir: Path) -> None:
     from edgepose.report.markdown import markdown
-    from edgepose.report.plots import plot_accuracy_speed, plot_keypoint_drops
+    from edgepose.report.plots import plot_accuracy_speed, plot_keypoint_drops, plot_search
 
     write_json(run_dir / "report.json", report)
     plot_accuracy_speed(report, run_dir / PICTURES["accuracy_speed"])
     plot_keypoint_drops(report, run_dir / PICTURES["keypoints"])
+    if report.get("search"):
+        plot_search(report, run_dir / SEARCH_PICTURE)
     write_text(run_dir / "report.md", markdown(report))

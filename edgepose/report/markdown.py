@@ -63,10 +63,40 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "## Per keypoint", "", _keypoint_table(report), "", "## Gates", "",
               "| gate | limit | value | verdict | what |", "|---|---:|---:|---|---|"]  # fmt: skip
     lines += [f"| {g['name']} | {g['limit']} | {g['value']} | {g['verdict']} | {g['what']} |" for g in report["gates"]]
+    if report.get("search"):
+        lines += ["", *search_lines(report)]
     pictures = report.get("pictures", {})
     lines += ["", f"![accuracy against speedup]({pictures.get('accuracy_speed', 'report.png')})", "",
               f"![per-keypoint change]({pictures.get('keypoints', 'report_keypoints.png')})", ""]  # fmt: skip
+    if "search" in pictures:
+        lines += [f"![search candidates]({pictures['search']})", ""]
     return "\n".join(lines)
+
+
+def search_lines(report: dict[str, Any]) -> list[str]:
+    """The search section: every candidate chain, its accuracy, speed and gates; the winner against the reference."""
+    search, metric = report["search"], report["metric"]
+    lines = ["## Search", "", f"Every candidate after every pruning prefix; kept: **{search['winner']}** (the fastest "
+             "against PyTorch eager among those that pass every gate).", "",
+             f"| chain | target / precision | {metric} | speedup vs torch eager (95% CI) | p50 (ms) | GFLOPs | gates |",
+             "|---|---|---:|---:|---:|---:|---|"]  # fmt: skip
+    for row in search["candidates"]:
+        lo, hi = row["speedup_vs_torch_ci95"]
+        gates = ", ".join(f"{name} {verdict}" for name, verdict in row["gates"].items()) or "-"
+        name = f"**{row['name']}**" if row["name"] == search["winner"] else row["name"]
+        lines.append(f"| {name} | {row['target']} / {row['precision']} | {_fmt(row['metric'], 4)} | "
+                     f"{row['speedup_vs_torch']:.2f}x [{lo:.2f}, {hi:.2f}] | {_fmt(row['p50_ms'], 2)} | "
+                     f"{_fmt(row['gflops'], 3)} | {gates} |")  # fmt: skip
+    lines += [f"| {row['name']} | skipped: {row['reason']} | | | | | |" for row in search.get("skipped", [])]
+    versus = search.get("vs_reference")
+    if versus and "speedup" in versus:
+        lo, hi = versus["speedup_ci95"]
+        lines += ["", f"{versus['winner']} against the reference {versus['reference']}, interleaved in one run: "
+                  f"{versus['speedup']:.2f}x (95% CI {lo:.2f}-{hi:.2f}; p50 {versus['reference_p50_ms']:.2f} -> "
+                  f"{versus['winner_p50_ms']:.2f} ms)."]  # fmt: skip
+    elif versus:
+        lines += ["", f"The reference {versus['reference']} is the winner itself."]
+    return [*lines, ""]
 
 
 def keypoint_changes(report: dict[str, Any]) -> list[tuple[str, float | None, float | None]]:

@@ -78,6 +78,46 @@ def plot_accuracy_speed(report: dict[str, Any], path: Path) -> None:
     _save(figure, path, plt)
 
 
+def plot_search(report: dict[str, Any], path: Path) -> None:
+    """report_search.png: every search chain, accuracy against speedup vs PyTorch eager; the kept one starred."""
+    plt, ticker = _pyplot()
+    search, metric = report["search"], report["metric"]
+    rows = [row for row in search["candidates"] if row["metric"] is not None]
+    figure, axes = plt.subplots(figsize=(8, 4.8), dpi=120)
+    for number, row in enumerate(rows, start=1):
+        lo, hi = row["speedup_vs_torch_ci95"]
+        kept = row["name"] == search["winner"]
+        color = COLORS["final"] if kept else (COLORS["step"] if row["passed"] else COLORS["baseline"])
+        verdict = "kept" if kept else ("passes" if row["passed"] else "fails a gate")
+        axes.errorbar(row["speedup_vs_torch"], row["metric"], xerr=[[row["speedup_vs_torch"] - lo], [hi - row["speedup_vs_torch"]]],
+                      fmt="*" if kept else ("o" if row["passed"] else "x"), color=color, capsize=4,
+                      markersize=12 if kept else 7, zorder=3,
+                      label=f"{number}  {row['name']} ({row['precision']}): {row['speedup_vs_torch']:.2f}x, "
+                            f"{row['metric']:.4f}, {verdict}")  # fmt: skip
+        axes.annotate(str(number), (row["speedup_vs_torch"], row["metric"]), textcoords="offset points",
+                      xytext=(0, 9), ha="center", fontsize=9, fontweight="bold", color=color)  # fmt: skip
+    limits = report.get("gate_limits") or {}
+    base = report["baseline"]["eval"]["metrics"].get(metric)
+    if limits.get("max_metric_drop") is not None and base is not None:
+        floor = base - limits["max_metric_drop"] / 100
+        axes.axhline(floor, color="#c0392b", linestyle="--", linewidth=1, label=f"accuracy gate: {metric} >= {floor:.4f}")
+    if limits.get("min_speedup") is not None and report.get("speed_baseline") != "target-fp32":
+        axes.axvline(limits["min_speedup"], color="#2c7a2c", linestyle="--", linewidth=1,
+                     label=f"speed gate: >= {limits['min_speedup']}x")  # fmt: skip
+    if rows:
+        _pad_limits(axes, [{"ci": r["speedup_vs_torch_ci95"], "speedup": r["speedup_vs_torch"], "value": r["metric"]}
+                           for r in rows])  # fmt: skip
+    axes.set_title(f"{report['recipe']}: the search's chains (kept: {search['winner']})", fontsize=10)
+    axes.set_xlabel("speedup vs PyTorch eager FP32 (p50 ratio, 95% CI; each chain's own interleaved run)")
+    axes.set_ylabel(metric)
+    axes.xaxis.set_major_formatter(ticker.FormatStrFormatter("%.2gx"))
+    axes.yaxis.set_major_formatter(ticker.FormatStrFormatter("%.3f"))
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    figure.tight_layout()
+    _save(figure, path, plt)
+
+
 def plot_keypoint_drops(report: dict[str, Any], path: Path) -> None:
     """report_keypoints.png: PCK@0.2 change per keypoint (points), losses red, gains green."""
     plt, ticker = _pyplot()

@@ -62,7 +62,7 @@ def build(root: Path, env: dict[str, str]) -> dict[str, str]:
     paths["onnx"] = str(fx / "tiny.onnx")
     run_cli(["prune", "tiny.pt", "-o", "pruned.pt", "--ratio", "0.3", "--runtime", "none"], fx, env)
     paths["pruned"] = str(fx / "pruned.pt")
-    shutil.copy(REPO / "checkpoints" / "demo-coco17-lite.pt", fx / "demo.pt")
+    shutil.copy(REPO / "edgepose" / "checkpoints" / "demo-coco17-lite.pt", fx / "demo.pt")
     paths["demo"] = str(fx / "demo.pt")
     paths["coco"], paths["preds"] = write_coco(fx / "coco")
     paths["coco_dir"] = str(fx / "coco")
