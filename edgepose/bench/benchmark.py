@@ -122,6 +122,33 @@ def bench_result(
     }
 
 
+def open_bench_session(artifact: Artifact, runtime: str | None, mode: str = "latency", streams: int | None = None,
+                       **options: Any) -> Session | AsyncSession:  # fmt: skip
+    """The session `benchmark` times: synchronous for latency mode, an async queue for throughput mode."""
+    from edgepose.runtimes.base import open_async_session, open_session
+
+    check_mode(mode, streams)
+    if mode == "throughput":
+        return open_async_session(artifact, runtime, streams=streams, **options)
+    return open_session(artifact, runtime, **options)
+
+
+def check_mode(mode: str, streams: int | None) -> None:
+    """--mode and --streams agree, before anything is loaded."""
+    if mode not in MODES:
+        raise UserError(f"--mode must be one of {', '.join(MODES)}; got '{mode}'")
+    if streams is not None and mode != "throughput":
+        raise UserError("--streams is for --mode throughput (latency mode runs one request at a time)")
+
+
+def check_batches(artifact: Artifact, session: Session | AsyncSession, batches: tuple[int, ...]) -> None:
+    """A static-batch file runs its own batch size only."""
+    for batch in batches:
+        if session.fixed_batch is not None and batch != session.fixed_batch:
+            raise UserError(f"{artifact.path or 'this model'} takes batch {session.fixed_batch} only; "
+                            f"re-export with --dynamic-batch to bench batch {batch}")  # fmt: skip
+
+
 def benchmark(
     artifact: Artifact, runtime: str | None = None, batches: tuple[int, ...] = (1,), threads: int | None = None,
     warmup: int = 10, iters: int = 200, seconds: float | None = None, device: str | None = None,
@@ -132,25 +159,14 @@ def benchmark(
 
     `on_progress(batch, runs done, runs expected)` is called after every timed run.
     """
-    from edgepose.runtimes.base import make_feeds, open_async_session, open_session
+    from edgepose.runtimes.base import make_feeds
 
-    if mode not in MODES:
-        raise UserError(f"--mode must be one of {', '.join(MODES)}; got '{mode}'")
-    if streams is not None and mode != "throughput":
-        raise UserError("--streams is for --mode throughput (latency mode runs one request at a time)")
     if session is None:
-        if mode == "throughput":
-            session = open_async_session(artifact, runtime, streams=streams, threads=threads, device=device,
-                                         precision=precision)  # fmt: skip
-        else:
-            session = open_session(artifact, runtime, threads=threads, device=device, precision=precision)
+        session = open_bench_session(artifact, runtime, mode, streams, threads=threads, device=device,
+                                     precision=precision)  # fmt: skip
     measured: list[tuple[int, LatencyStats | ThroughputStats]] = []
+    check_batches(artifact, session, batches)
     for batch in batches:
-        if session.fixed_batch is not None and batch != session.fixed_batch:
-            raise UserError(
-                f"{artifact.path or 'this model'} takes batch {session.fixed_batch} only; "
-                f"re-export with --dynamic-batch to bench batch {batch}"
-            )
         feeds = make_feeds(artifact.spec, batch)
         tick: Progress | None = None if on_progress is None else functools.partial(on_progress, batch)
         if mode == "throughput":

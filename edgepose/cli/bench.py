@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Optional
 
 import typer
@@ -19,14 +20,15 @@ from edgepose.cli.common import (
     TrustOpt,
     load_model_arg,
 )  # fmt: skip
+from edgepose.errors import UserError
 
 RuntimeOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option("--runtime", "-r", help="torch | torch-compile | onnxruntime | onnxruntime-cuda | openvino | tensorrt "
                  "(default: from the file type)"),
 ]  # fmt: skip
-ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for the runtime")]  # noqa: UP045
-WarmupOpt = Annotated[int, typer.Option("--warmup", help="untimed warm-up iterations")]
+ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", min=1, max=4096, help="CPU threads for the runtime")]  # noqa: UP045
+WarmupOpt = Annotated[int, typer.Option("--warmup", min=0, max=1_000_000, help="untimed warm-up iterations")]
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu | cuda (torch runtimes)")]  # noqa: UP045
 PrecOpt = Annotated[Optional[str], typer.Option("--precision", help="fp32 | fp16 | bf16 (torch: fp16 on CUDA, bf16 autocast on CPU; openvino: the inference precision hint; default: the file's)")]  # noqa: UP045
 ProgressOpt = Annotated[
@@ -42,13 +44,13 @@ def bench_command(
                                       "OpenVINO async queue, ONNX Runtime concurrent calls)")] = "latency",  # fmt: skip
     streams: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option("--streams", help="throughput mode: parallel streams (default: OpenVINO's THROUGHPUT hint "
+        typer.Option("--streams", min=1, max=1024, help="throughput mode: parallel streams (default: OpenVINO's THROUGHPUT hint "
                      "chooses; ONNX Runtime one per core)"),
     ] = None,  # fmt: skip
     threads: ThreadsOpt = None,
-    iters: Annotated[int, typer.Option("--iters", "-n", help="timed iterations (requests) per batch size")] = 200,
+    iters: Annotated[int, typer.Option("--iters", "-n", min=1, max=10_000_000, help="timed iterations (requests) per batch size")] = 200,
     seconds: Annotated[
-        Optional[float], typer.Option("--seconds", help="time budget per batch size instead of --iters")  # noqa: UP045
+        Optional[float], typer.Option("--seconds", min=0.001, max=86_400, help="time budget per batch size instead of --iters")  # noqa: UP045
     ] = None,
     warmup: WarmupOpt = 10,
     device: DeviceOpt = None,
@@ -76,17 +78,21 @@ def bench_command(
 
     Example: edgepose bench model.xml --mode throughput --streams 2 --seconds 20
     """
-    from edgepose.bench.benchmark import benchmark, parse_batches
+    from edgepose.bench.benchmark import benchmark, check_batches, check_mode, open_bench_session, parse_batches
     from edgepose.console import info, print_json
 
     batches = parse_batches(batch)
+    check_mode(mode, streams)
+    if seconds is not None and not math.isfinite(seconds):
+        raise UserError(f"--seconds must be a finite number of seconds, got {seconds}")
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
-    info(f"benchmarking {artifact.path or artifact.arch} on {runtime or 'the default runtime'} at batch {batch} "
-         f"({mode} mode) ...")  # fmt: skip
+    session = open_bench_session(artifact, runtime, mode, streams, threads=threads, device=device, precision=precision)
+    check_batches(artifact, session, batches)
+    info(f"benchmarking {artifact.path or artifact.arch} on {session.runtime} at batch {batch} ({mode} mode) ...")
     with LazyProgress(f"{mode}", enabled=show_progress) as bar:
         result = benchmark(
             artifact, runtime, batches=batches, threads=threads, warmup=warmup, iters=iters, seconds=seconds,
-            device=device, precision=precision, mode=mode, streams=streams,
+            device=device, precision=precision, mode=mode, streams=streams, session=session,
             on_progress=lambda b, done, total: bar.update(done, total, f"batch {b}"),
         )  # fmt: skip
     if profile:
@@ -115,13 +121,13 @@ def bench_compare_command(
                           "is above 1+T, pass when all of it is below, else inconclusive")
     ] = "5%",
     iters: Annotated[
-        int, typer.Option("--iters", "-n", help="timed runs per model before the first look")
+        int, typer.Option("--iters", "-n", min=2, max=10_000_000, help="timed runs per model before the first look")
     ] = DEFAULT_ITERS,
     max_seconds: Annotated[
-        float, typer.Option("--max-seconds", help="time budget (warm-up included) for extending an inconclusive "
+        float, typer.Option("--max-seconds", min=0, max=86_400, help="time budget (warm-up included) for extending an inconclusive "
                             "first look by doubling the blocks; 0: one look only")
     ] = DEFAULT_MAX_SECONDS,
-    block_iters: Annotated[int, typer.Option("--block-iters", help="timed runs per block")] = BLOCK_ITERS,
+    block_iters: Annotated[int, typer.Option("--block-iters", min=1, max=1_000_000, help="timed runs per block")] = BLOCK_ITERS,
     order: Annotated[str, typer.Option("--order", help="abba (AB BA AB BA ...) | random (a coin flip per pair)")] = "abba",
     ci: Annotated[str, typer.Option("--ci", help="t (t-interval over ABBA cycles) | bootstrap (scipy BCa)")] = "t",
     inconclusive_ok: Annotated[
@@ -134,7 +140,7 @@ def bench_compare_command(
     warmup: WarmupOpt = 10,
     threads: ThreadsOpt = None,
     device: DeviceOpt = None,
-    resamples: Annotated[int, typer.Option("--resamples", help="bootstrap resamples (--ci bootstrap)")] = 2000,
+    resamples: Annotated[int, typer.Option("--resamples", min=100, max=1_000_000, help="bootstrap resamples (--ci bootstrap)")] = 2000,
     seed: Annotated[int, typer.Option("--seed", help="seeds the block order and the bootstrap")] = 0,
     show_progress: ProgressOpt = True,
     arch: ArchOpt = None,
@@ -160,8 +166,8 @@ def bench_compare_command(
     from edgepose.measure import compare_latency
 
     threshold = parse_threshold(fail_if_slower)
-    if max_seconds < 0:
-        raise UserError(f"--max-seconds must be >= 0, got {max_seconds:g}")
+    if not math.isfinite(max_seconds):
+        raise UserError(f"--max-seconds must be a finite number of seconds, got {max_seconds}")
     a = load_model_arg(model_a, arch, model_factory, trust_checkpoint, input_size, schema)
     b = load_model_arg(model_b, arch, model_factory, trust_checkpoint, input_size, schema)
 

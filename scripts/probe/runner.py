@@ -110,10 +110,16 @@ def _short(path: Path, case_dir: Path, places: dict[str, str]) -> str:
         return path.name
 
 
+def _default_sigint() -> None:
+    """As a terminal's foreground job: SIGINT at its default, even when the probe itself runs in the background
+    (a shell starts background jobs with SIGINT ignored, and Python then never raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _popen(args: list[str], case_dir: Path, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "edgepose", *args], cwd=case_dir, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=_default_sigint,
     )  # fmt: skip
 
 
