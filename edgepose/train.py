@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from edgepose import distributed as dist
 from edgepose.artifact import Artifact, ModelSpec
 from edgepose.checkpoint import save_checkpoint
+from edgepose.errors import UserError
 from edgepose.fileio import atomic_path
 from edgepose.measure import primary_metric
 
@@ -254,7 +255,11 @@ def _run_epoch(model, loader, spec, optimizer, scheduler, teacher, cfg, steps, b
         total, count = total + loss.item(), count + 1
         if bar:
             bar.update(task, advance=1, status=f"loss {total / count:.5f}")
-    return dist.all_reduce_mean(total / max(count, 1))
+    mean = dist.all_reduce_mean(total / max(count, 1))  # the same on every rank, so every rank stops together
+    if not math.isfinite(mean):
+        raise UserError(f"training diverged: the loss became {mean} in epoch {epoch + 1} (learning rate "
+                        f"{cfg.lr:g}); lower the learning rate. Nothing was written for this epoch")  # fmt: skip
+    return mean
 
 
 def _loss_fn(spec: ModelSpec) -> Callable[..., Tensor]:
