@@ -85,12 +85,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "r50-ladder")
     parser.add_argument("--calib", type=Path, default=None, help="COCO-17 annotations for calibration (default: synthetic)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--make-only", action="store_true", help="make the artifacts (no timing; safe under load), then stop")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     calib = args.calib or args.out / "calib" / "annotations.json"
     if not calib.exists():
         run("synth", str(calib.parent), "--persons", "128", "--seed", "5", ok_codes=(0,))
     paths = make_models(args.out, calib)
+    if args.make_only:
+        print(f"made {len(paths)} artifacts in {args.out}; time them on a quiet machine without --make-only", file=sys.stderr)
+        return
     from edgepose.hardware import cpu_caps
 
     result: dict = {"cpu": cpu_caps().to_dict(), "threads": args.threads, "ladder": {}, "pruned": {}}

@@ -55,9 +55,28 @@ def info(message: str) -> None:
     stderr.print(message)
 
 
+class _QuietOnErrorProgress(Progress):
+    """A Progress that, when an error ends it, takes its bars away: the error's one line is all stderr shows."""
+
+    def __exit__(self, exc_type, exc_val, exc_tb) -> None:  # noqa: ANN001
+        if exc_type is not None:
+            for task in list(self.task_ids):
+                self.remove_task(task)
+            self.live.transient = True
+        super().__exit__(exc_type, exc_val, exc_tb)
+
+    def stop_after(self, error: BaseException | None) -> None:
+        """stop(), clearing the bars first when `error` ends the work (for bars started with start())."""
+        if error is not None:
+            for task in list(self.task_ids):
+                self.remove_task(task)
+            self.live.transient = True
+        self.stop()
+
+
 def progress() -> Progress:
-    """A rich progress bar on stderr (so it never mixes into --json output)."""
-    return Progress(
+    """A rich progress bar on stderr (so it never mixes into --json output); cleared when an error ends it."""
+    return _QuietOnErrorProgress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
         console=stderr, transient=False,
@@ -85,8 +104,5 @@ class TaskBar:
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
-            if exc[0] is not None:  # an error ends the run: its one line is all stderr should show
-                self._bar.remove_task(self._task)
-                self._bar.live.transient = True
             self._bar.__exit__(*exc)  # type: ignore[arg-type]
             self._bar = None

@@ -27,7 +27,11 @@ def companions(path: Path) -> list[Path]:
 
 
 def _same(a: Path, b: Path) -> bool:
-    if a.exists() and b.exists():
+    try:
+        both = a.exists() and b.exists()
+    except OSError:  # a name the file system refuses (too long, ...) is no file of the user's
+        return False
+    if both:
         try:
             return os.path.samefile(a, b)
         except OSError:
@@ -43,6 +47,8 @@ def check_output(
     `folder`: the output is a directory (a run folder, predict's --out) rather than a file.
     """
     out = Path(output)
+    if len(out.name.encode()) > MAX_NAME_BYTES:  # before anything stats it (that raises ENAMETOOLONG)
+        raise UserError(f"{option} {out}: the file name is longer than {MAX_NAME_BYTES} bytes")
     written = [out] if folder else [out, *companions(out)]
     for given in inputs:
         if given is None or str(given) == "":
@@ -58,9 +64,23 @@ def check_output(
     return out
 
 
+def require_inputs(given: dict[str, str | Path | None]) -> None:
+    """Every input a command was given (option -> path) exists, checked before any work or progress line.
+
+    A glob pattern (with * ? or [) is left to the reader that expands it.
+    """
+    for option, value in given.items():
+        if value is None or str(value) == "" or any(c in str(value) for c in "*?["):
+            continue
+        try:
+            found = Path(value).exists()
+        except OSError:
+            found = False
+        if not found:
+            raise UserError(f"{option} {value}: file not found")
+
+
 def _check_writable(out: Path, option: str, folder: bool) -> None:
-    if len(out.name.encode()) > MAX_NAME_BYTES:
-        raise UserError(f"{option} {out}: the file name is longer than {MAX_NAME_BYTES} bytes")
     if folder:
         if out.exists() and not out.is_dir():
             raise UserError(f"{option} {out} is a file, not a folder")

@@ -160,6 +160,11 @@ def train(
                         _save_state(state_path, model, optimizer, scheduler, cfg, state, best_weights)
                 if on_epoch:
                     on_epoch(record)
+    except BaseException as error:  # an error (or Ctrl-C) ends the run: its one line is all stderr keeps
+        if bar:
+            bar.stop_after(error)
+            bar = None
+        raise
     finally:
         if bar:
             bar.stop()

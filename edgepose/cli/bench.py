@@ -78,7 +78,13 @@ def bench_command(
 
     Example: edgepose bench model.xml --mode throughput --streams 2 --seconds 20
     """
-    from edgepose.bench.benchmark import benchmark, check_batches, check_mode, open_bench_session, parse_batches
+    from edgepose.bench.benchmark import (
+        benchmark,
+        check_batches,
+        check_mode,
+        open_bench_session,
+        parse_batches,
+    )
     from edgepose.console import info, print_json
 
     batches = parse_batches(batch)

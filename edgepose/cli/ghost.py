@@ -76,7 +76,7 @@ def ghost_command(
     from edgepose.errors import UserError
     from edgepose.passes import make_config
     from edgepose.passes.to_file import measured_rewrite
-    from edgepose.paths import check_output
+    from edgepose.paths import check_output, require_inputs
 
     start_distributed(dist_backend)
     if not output:
@@ -84,6 +84,7 @@ def ghost_command(
     if epochs is not None and finetune_data is None:
         raise UserError("--epochs fine-tunes on --finetune-data ANN.json; give it too")
     check_output(output, [model, finetune_data, eval_data, val_data, calib])
+    require_inputs({"--finetune-data": finetune_data, "--eval": eval_data, "--val": val_data, "--calib": calib})
     runtimes = parse_runtimes(runtime, DEFAULT_RUNTIMES)
     options: dict[str, Any] = {
         "ratio": ratio, "dw_kernel": dw_kernel, "include": include or ["*"], "exclude": exclude or [],

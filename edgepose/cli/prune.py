@@ -80,7 +80,7 @@ def prune_command(
     from edgepose.passes import make_config
     from edgepose.passes.select import check_patterns
     from edgepose.passes.to_file import measured_rewrite
-    from edgepose.paths import check_output
+    from edgepose.paths import check_output, require_inputs
 
     start_distributed(dist_backend)
     if not output:
@@ -88,6 +88,7 @@ def prune_command(
     if epochs is not None and finetune_data is None:
         raise UserError("--epochs fine-tunes on --finetune-data ANN.json; give it too")
     check_output(output, [model, finetune_data, eval_data, val_data])
+    require_inputs({"--finetune-data": finetune_data, "--eval": eval_data, "--val": val_data})
     options: dict[str, Any] = {
         "method": method, "ratio": ratio, "importance": importance, "global_pruning": global_pruning,
         "iterative_steps": iterative, "round_to": round_to or None, "max_layer_ratio": max_layer_ratio,

@@ -68,7 +68,7 @@ def quantize_command(
     from edgepose.errors import GateFailed, UserError
     from edgepose.formats import QUANTIZE_BACKENDS, check_choice, check_output_suffix
     from edgepose.passes.to_file import quantize_to_file
-    from edgepose.paths import check_output
+    from edgepose.paths import check_output, require_inputs
 
     start_distributed(dist_backend)
     if not calib:
@@ -78,6 +78,11 @@ def quantize_command(
     check_choice("backend", backend, tuple(QUANTIZE_BACKENDS))
     check_output_suffix(QUANTIZE_BACKENDS[backend].format, output, what=f"--backend {backend}")
     check_output(output, [model, calib, eval_data, finetune_data])
+    require_inputs({"--calib": calib, "--eval": eval_data, "--finetune-data": finetune_data})
+    if (analyze or max_drop is not None) and not eval_data:
+        raise UserError("--analyze and --max-drop score the model: give the evaluation data with --eval ANN.json")
+    if mode == "qat" and not finetune_data:
+        raise UserError("--mode qat fine-tunes: give the training data with --finetune-data ANN.json")
     options = {
         "mode": mode, "backend": backend, "method": method, "calib_images": calib_images, "include": include or ["*"],
         "exclude": exclude or [], "keep_output_float": not quantize_output, "analyze": analyze, "max_drop": max_drop,

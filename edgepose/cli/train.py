@@ -51,7 +51,7 @@ def train_command(
 
     from edgepose.console import info, print_json, stdout
     from edgepose.errors import UserError
-    from edgepose.paths import check_output
+    from edgepose.paths import check_output, require_inputs
     from edgepose.train import TrainConfig, train
     from edgepose.training_setup import build_for_training, parse_kwargs
 
@@ -77,6 +77,7 @@ def train_command(
     if not (math.isfinite(lr) and 0 < lr < 10):
         raise UserError(f"--lr must be a positive learning rate below 10, got {lr}")
     check_output(out, [data, val, init, recipe])
+    require_inputs({"--data": data, "--val": val, "--init": init})
     artifact = build_for_training(arch, data, kwargs, input_size, init)
     cfg = TrainConfig(
         epochs=epochs, batch_size=batch, lr=lr, workers=workers, seed=seed, val_limit=val_limit,

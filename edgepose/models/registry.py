@@ -70,6 +70,9 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
     count = kwargs["num_keypoints"]
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_KEYPOINTS:
         raise UserError(f"{name}: num_keypoints {count!r} must be a whole number from 1 to {MAX_KEYPOINTS}")
+    for key, value in kwargs.items():  # widths, channel counts, depths: a size is a positive finite number
+        if (key == "width" or key.endswith(("_channels", "_width", "_mult"))) and not _positive(value):
+            raise UserError(f"cannot build {name} with {key}={value!r}: it must be a positive number")
     try:
         return builder(**kwargs)
     except (TypeError, ValueError, RuntimeError, OverflowError, ZeroDivisionError) as exc:
@@ -77,6 +80,18 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
         shown = ", ".join(f"{k}={repr(v)[:40]}" for k, v in kwargs.items())
         reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise UserError(f"cannot build {name} with {shown}: {reason}") from None
+
+
+def _positive(value: Any) -> bool:
+    import math
+
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return math.isfinite(value) and value > 0
+    if isinstance(value, list | tuple):
+        return all(_positive(v) for v in value)
+    return True  # another type: the builder decides
 
 
 def takes_input_size(name: str) -> bool:

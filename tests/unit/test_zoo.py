@@ -250,3 +250,13 @@ def test_zoo_table_never_truncates_names() -> None:
     assert result.returncode == 0, result.stderr
     for name in NAMES:
         assert f" {name} " in result.stdout
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("value", [-1, 0, float("nan"), float("inf")])
+def test_a_non_positive_width_is_refused_for_every_architecture(name: str, value: float) -> None:
+    from edgepose.errors import UserError
+    from edgepose.models import build_model
+
+    with pytest.raises(UserError, match=rf"cannot build {name} with width={value!r}: it must be a positive number"):
+        build_model(name, width=value)
