@@ -31,6 +31,8 @@ class DataConfig(_Strict):
     eval: str | None = None
     calib: str | None = Field(None, description="default: train, else eval")
     train: str | None = Field(None, description="fine-tuning data for prune / ghost / finetune / QAT")
+    val: str | None = Field(None, description="validation data the fine-tuning picks its best epoch on (and that "
+                            "a budget search scores on); never the evaluation data. Default: none, the last epoch")
     eval_limit: int | None = Field(None, ge=1, description="score only the first N people (faster, noisier)")
 
 

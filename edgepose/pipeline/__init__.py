@@ -102,9 +102,13 @@ def _run_locked(run: Any, baseline: Any, model: Any, options: LoadOptions, recip
         if main:
             run.root.mkdir(parents=True, exist_ok=True)
             write_text(run.root / "recipe.yaml", yaml.safe_dump(recipe.model_dump(by_alias=True), sort_keys=False))
-    inputs = Inputs(recipe, eval_data, calib_data, train_data, options, progress, log, baseline=baseline)
+    val_data = _val_file(recipe, eval_data)
+    inputs = Inputs(recipe, eval_data, calib_data, train_data, options, progress, log, baseline=baseline,
+                    val_data=val_data)  # fmt: skip
     model_key = file_digest(model) if model is not None else options.model_factory
     data_key = [file_digest(p) for p in (eval_data, calib_data, train_data)]
+    if val_data is not None:
+        data_key.append(file_digest(val_data))
     key = fingerprint(model_key, options.model_factory, data_key, recipe.metric, recipe.data.model_dump(),
                       recipe.benchmark.model_dump(), recipe.target)  # fmt: skip
     baseline_metrics = dist.on_rank_zero(lambda: run_baseline(run, inputs, key))
@@ -209,6 +213,19 @@ def _data_files(recipe: Recipe, recipe_path: Path, data: Any, demo: bool,
         if path is not None and not path.is_file():
             raise UserError(f"data file not found: {path}")
     return eval_data, calib_data, train_data
+
+
+def _val_file(recipe: Recipe, eval_data: Path) -> Path | None:
+    """data.val (relative to the working folder), refused when it is the evaluation data."""
+    if recipe.data.val is None:
+        return None
+    val = Path(recipe.data.val)
+    if not val.is_file():
+        raise UserError(f"data.val {val}: file not found")
+    if val.resolve() == eval_data.resolve():
+        raise UserError(f"data.val {val} is the evaluation data: the fine-tuning would pick its epochs on the images "
+                        "it is scored on; give held-out validation data or leave data.val unset (last epoch)")  # fmt: skip
+    return val
 
 
 def _check_target(recipe: Recipe) -> None:

@@ -43,6 +43,7 @@ class Inputs:
     reference: Artifact | None = None  # what the final file must compute (parity): see _track_reference
     reference_runtime: str = "torch"
     stages: list[dict[str, Any]] = field(default_factory=list)
+    val_data: Path | None = None  # fine-tuning's validation (data.val); the evaluation data never chooses anything
 
 
 def run_baseline(run: RunDir, inputs: Inputs, key: str) -> dict[str, Any]:
@@ -89,7 +90,7 @@ def run_pass_step(run: RunDir, index: int, entry: PassEntry, current: Artifact, 
         return artifact
     started = time.perf_counter()
     ctx = RunContext(
-        work_dir=folder / STEP_WORK_DIR, train_data=inputs.train_data, val_data=inputs.eval_data,
+        work_dir=folder / STEP_WORK_DIR, train_data=inputs.train_data, val_data=inputs.val_data,
         calib_data=inputs.calib_data, threads=inputs.recipe.benchmark.threads, progress=inputs.progress,
         seed=inputs.recipe.seed, teacher=inputs.baseline, log=inputs.log,
     )  # fmt: skip

@@ -198,3 +198,14 @@ def test_parity_reference_after_quantize_is_the_qat_graph_only_after_qat(
             _track_reference(int8_step, PassEntry.model_validate({"pass": "quantize", "mode": mode}), folder, inputs)
     else:
         assert inputs.reference is tiny_zoo_net
+
+
+def test_fine_tuning_never_validates_on_the_evaluation_data(tiny_ckpt: Path, coco: Path, tmp_path: Path) -> None:
+    import edgepose
+
+    recipe = write_recipe(tmp_path / "r.yaml")
+    with pytest.raises(UserError, match="is the evaluation data: the fine-tuning would pick its epochs"):
+        edgepose.optimize(tiny_ckpt, str(recipe), coco, tmp_path / "run", [f"data.val={coco}"], progress=False)
+    from edgepose.pipeline.steps import Inputs
+
+    assert Inputs.__dataclass_fields__["val_data"].default is None  # unset: the last epoch, nothing chosen on eval
