@@ -38,6 +38,7 @@ class TrainConfig:
     distill_alpha: float = 0.0  # teacher share of the target: 0 = ground truth only, 1 = teacher only
     max_steps_per_epoch: int | None = None
     threads: int | None = None
+    clip_stride: int | None = None  # clip models: frames between training windows (None: 1, every start)
 
 
 @dataclass
@@ -101,7 +102,8 @@ def train(
 
         loader = make_train_loader(train_ann, spec, cfg.batch_size, workers=cfg.workers, seed=cfg.seed)
     else:
-        dataset = CocoPoseDataset(train_ann, spec, train=True, clip_length=spec.clip_length)
+        dataset = CocoPoseDataset(train_ann, spec, train=True, clip_length=spec.clip_length,
+                                  clip_stride=cfg.clip_stride or 1)  # fmt: skip
         loader = make_loader(dataset, cfg.batch_size, shuffle=True, workers=cfg.workers, seed=cfg.seed)
     steps_per_epoch = len(loader) if cfg.max_steps_per_epoch is None else min(len(loader), cfg.max_steps_per_epoch)
     total_steps = max(1, steps_per_epoch * cfg.epochs)
@@ -169,6 +171,8 @@ def validate(model: nn.Module, spec: ModelSpec, val_ann: str | Path, cfg: TrainC
     finally:
         model.train(was_training)
     metrics = {k: v for k, v in result["metrics"].items() if k != "per_keypoint"}
+    if metrics.get("temporal"):  # clip data: jitter and acceleration error, without the per-joint table
+        metrics["temporal"] = {k: v for k, v in metrics["temporal"].items() if k != "per_keypoint"}
     return metrics
 
 
