@@ -5,8 +5,8 @@ reports COCO and MPII results; it gives no pooling, LSTM size or input size. We 
 the 2048-channel map, project to 512 (ReLU), run one BiLSTM layer of 256 per direction and regress
 K x 2 per frame with one FC. COCO-17 schema, 256x192 frames (the SimpleBaseline crop).
 
-`bipose-lite-bilstm` is the same architecture for 2 CPU cores: ResNet-50 (all 16 bottlenecks) at half
-width, 128x96 frames, a 256 projection and 128 LSTM units per direction (0.52 GFLOPs per frame against
+`bipose-lite-bilstm` is the same architecture for 2 CPU cores: ResNet-50 (all 16 bottlenecks) at quarter
+width, 128x96 frames, a 256 projection and 128 LSTM units per direction (0.14 GFLOPs per frame against
 8.2 for the full model). `bipose-lite-nolstm` is its per-frame twin (temporal.FramePoseRegressor).
 """
 
@@ -39,11 +39,11 @@ def bipose_resnet50_bilstm(
 
 @register_model(
     "bipose-lite-bilstm", kind="temporal", input_size=LITE_SIZE, schema="coco17", head="regression",
-    clip_length=4, description="Bipose for CPUs: ResNet-50 at half width, 128x96, GAP + BiLSTM 128 -> K x 2 per frame",
+    clip_length=4, description="Bipose for CPUs: ResNet-50 at quarter width, 128x96, GAP + BiLSTM 128 -> K x 2 per frame",
     paper=PAPER,
 )  # fmt: skip
 def bipose_lite_bilstm(
-    num_keypoints: int = 17, clip_length: int = 4, hidden: int = 128, proj: int = 256, width: float = 0.5,
+    num_keypoints: int = 17, clip_length: int = 4, hidden: int = 128, proj: int = 256, width: float = 0.25,
     depth: int = 50, num_layers: int = 1,
 ) -> ClipPoseRegressor:  # fmt: skip
     """`bipose-resnet50-bilstm` with smaller defaults (same kwargs)."""
@@ -56,7 +56,7 @@ def bipose_lite_bilstm(
     paper=PAPER,
 )  # fmt: skip
 def bipose_lite_nolstm(
-    num_keypoints: int = 17, hidden: int = 128, proj: int = 256, width: float = 0.5, depth: int = 50
+    num_keypoints: int = 17, hidden: int = 128, proj: int = 256, width: float = 0.25, depth: int = 50
 ) -> FramePoseRegressor:  # fmt: skip
     """`hidden` sizes the FC that stands in for the BiLSTM (2 x hidden wide, as the BiLSTM's output)."""
     trunk = ResNet(depth, width)
