@@ -60,3 +60,22 @@ def test_clip_model_evaluates_alike_on_torch_and_runtime(runtime: str, tmp_path:
     assert got["pck@0.2"] == pytest.approx(ref["pck@0.2"], abs=1e-6)
     assert got["temporal"]["jitter"] == pytest.approx(ref["temporal"]["jitter"], rel=1e-3)
     assert got["temporal"]["n_accelerations"] == ref["temporal"]["n_accelerations"] > 0
+
+
+def test_export_verifies_a_clip_model_on_real_clips(tmp_path: Path) -> None:
+    """`export --verify-data` on clip data feeds (n, T, 3, H, W) clips and reports keypoint displacement."""
+    pytest.importorskip("onnxruntime")
+    from edgepose.bench.parity import dataset_images, verify_export
+    from edgepose.data.synth import SynthConfig, generate
+
+    generate(tmp_path / "clips", SynthConfig(persons=16, sequences=True, frames=8, seed=6))
+    name = "bipose-lite-bilstm"
+    model, spec = small_case(name)
+    settle_batchnorm(model, torch.rand(spec.input_shape(2)))
+    images = dataset_images(str(tmp_path / "clips" / "annotations.json"), spec, 3)
+    assert images.shape == (3, *spec.input_shape(1)[1:])
+    artifact = Artifact(spec=spec, model=model, arch=name)
+    exported = export_model(artifact, "onnx", tmp_path / "m.onnx")
+    report = verify_export(artifact, exported.path, images=images, n_random=2).to_dict()
+    assert report["passed"] and report["n_images"] == 3
+    assert report["mean_kpt_px"] is not None and report["mean_kpt_px"] < 1e-2
