@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from edgepose.artifact import Artifact, ModelSpec
 from edgepose.checkpoint import save_checkpoint
+from edgepose.errors import UserError
 from edgepose.fileio import atomic_path
 
 
@@ -39,6 +40,7 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None
     threads: int | None = None
     clip_stride: int | None = None  # clip models: frames between training windows (None: 1, every start)
+    select_metric: str | None = None  # the val metric (higher is better) that picks the best epoch; None: primary_metric
 
 
 @dataclass
@@ -49,6 +51,9 @@ class TrainResult:
     epochs_run: int
     seconds: float
     log: list[dict[str, Any]] = field(default_factory=list)
+
+
+SELECT_METRICS = ("oks_ap", "oks_ap50", "pck@0.2", "pck@0.1", "pckh@0.5")  # eval metrics where higher is better
 
 
 def primary_metric(spec: ModelSpec) -> str:
@@ -94,6 +99,9 @@ def train(
 
     model = artifact.require_torch("train")
     spec = artifact.spec
+    metric_name = cfg.select_metric or primary_metric(spec)
+    if metric_name not in SELECT_METRICS:
+        raise UserError(f"the best epoch is picked by one of {', '.join(SELECT_METRICS)}, not '{metric_name}'")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -109,7 +117,6 @@ def train(
     total_steps = max(1, steps_per_epoch * cfg.epochs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(cfg.warmup_steps, total_steps))
-    metric_name = primary_metric(spec)
     state_path = Path(f"{out_path}.state.pt") if out_path else None
     state = _TrainState(best_metric=-math.inf)
     best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}

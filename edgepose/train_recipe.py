@@ -50,6 +50,7 @@ class Schedule(_Strict):
     seed: int = 0
     threads: int | None = Field(None, ge=1)
     clip_stride: int | None = Field(None, ge=1)  # clip models: frames between training windows (default 1)
+    select: str | None = None  # val metric that picks the best epoch (default: OKS AP on COCO-17, else PCK@0.2)
 
 
 class TrainRecipe(_Strict):

@@ -33,6 +33,7 @@ def train_command(
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch CPU threads")] = None,  # noqa: UP045
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     clip_stride: Annotated[Optional[int], typer.Option("--clip-stride", min=1, help="clip models: frames between training windows (default 1)")] = None,  # noqa: UP045
+    select: Annotated[Optional[str], typer.Option("--select", help="val metric that picks the best epoch: oks_ap|pck@0.2|... (default: OKS AP on COCO-17, else PCK@0.2)")] = None,  # noqa: UP045
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="continue an interrupted run")] = True,
     json_out: JsonOpt = False,
 ) -> None:
@@ -57,13 +58,13 @@ def train_command(
         input_size, init, schedule = spec.input_size, spec.init, spec.train
         epochs, batch, lr, workers, seed = schedule.epochs, schedule.batch, schedule.lr, schedule.workers, schedule.seed
         val_limit, val_every, threads = schedule.val_limit, schedule.val_every, schedule.threads
-        clip_stride = schedule.clip_stride
+        clip_stride, select = schedule.clip_stride, schedule.select
     if not (arch and data and out):
         raise UserError("give ARCH, --data TRAIN.json and -o OUT.pt, or --recipe recipes/train/NAME.yaml")
     artifact = build_for_training(arch, data, kwargs, input_size, init)
     cfg = TrainConfig(
         epochs=epochs, batch_size=batch, lr=lr, workers=workers, seed=seed, val_limit=val_limit,
-        val_every=val_every, threads=threads, clip_stride=clip_stride,
+        val_every=val_every, threads=threads, clip_stride=clip_stride, select_metric=select,
     )  # fmt: skip
     result = train(artifact, data, val, cfg, out_path=out, resume=resume, progress=not json_out, on_epoch=_log_epoch)
     summary = {

@@ -74,3 +74,12 @@ def test_training_recipes_load_and_name_a_zoo_architecture(path: Path) -> None:
     assert recipe.train.clip_stride is None or is_clip, "clip_stride only means something for clip models"
     if is_clip:
         assert any(s.sequences for s in recipe.data.synth) or "posetrack" in recipe.data.train.lower()
+
+
+def test_best_epoch_metric_must_be_higher_is_better(clips: Path) -> None:
+    from edgepose.errors import UserError
+
+    arch = "bipose-lite-nolstm"
+    artifact = Artifact(spec=default_spec(arch, input_size=SIZE), model=build_model(arch, **TINY), arch=arch)
+    with pytest.raises(UserError, match="mpjpe_px"):
+        train(artifact, clips, clips, TrainConfig(epochs=1, workers=0, select_metric="mpjpe_px"), progress=False)
