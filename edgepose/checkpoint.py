@@ -7,6 +7,7 @@ never run code. Pickled whole models are refused unless the caller trusts the fi
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import pickle
 import zipfile
 from pathlib import Path
@@ -14,10 +15,10 @@ from typing import Any
 
 import torch
 
-from edgepose import __version__
 from edgepose.artifact import Artifact
 from edgepose.errors import UserError
 from edgepose.fileio import atomic_path
+from edgepose.version import __version__
 
 FORMAT = "edgepose-checkpoint"
 FORMAT_VERSION = 1
@@ -64,13 +65,77 @@ def read_checkpoint_file(path: str | Path, trust: bool = False) -> Any:
     if path.stat().st_size == 0:
         raise UserError(f"{path} is empty")
     try:
-        return torch.load(path, map_location="cpu", weights_only=not trust)
+        obj = torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as exc:
-        if "Weights only load failed" in str(exc):
+        # the weights-only unpickler refuses both a class reference (a pickled object: say so) and junk
+        # bytes ("Unsupported operand"): only the first is "pickled objects"
+        if "Unsupported global" in str(exc):
             raise UserError(PICKLED_MODEL_REFUSAL.format(path=path)) from None
-        raise UserError(f"{path} is not a readable checkpoint: {_first_line(exc)}") from None
+        raise UserError(f"{path} is not a readable checkpoint ({_diagnose(path, exc)})") from None
     except Exception as exc:  # the unpickler raises many types (KeyError, RuntimeError, ...) on junk
         raise UserError(f"{path} is not a readable checkpoint ({_diagnose(path, exc)})") from None
+    if is_edgepose_checkpoint(obj):
+        check_payload(obj, path)
+    return obj
+
+
+def check_payload(payload: dict[str, Any], path: Path) -> None:
+    """UserError unless the checkpoint's fields have the types this version writes (a tampered or foreign
+    file must not reach the model builder as, say, a string history or a list of kwargs)."""
+    version = payload.get("format_version", FORMAT_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise UserError(f"{path}: checkpoint format version {version!r} is not a version number")
+    if version > FORMAT_VERSION:
+        raise UserError(
+            f"{path} has checkpoint format version {version}; this edgepose reads version {FORMAT_VERSION}: "
+            "upgrade edgepose"
+        )
+    for key in ("arch", "spec", "state_dict"):
+        if key not in payload:
+            raise UserError(f"{path} is an edgepose checkpoint missing field '{key}'")
+    expected = {"arch": str, "arch_kwargs": dict, "spec": dict, "history": list, "provenance": dict, "state_dict": dict}
+    for key, kind in expected.items():
+        value = payload.get(key)
+        if value is not None and not isinstance(value, kind):
+            raise UserError(f"{path}: checkpoint field '{key}' is a {type(value).__name__}, not a {kind.__name__}")
+    if payload["arch"] is None or payload["spec"] is None or payload["state_dict"] is None:
+        raise UserError(f"{path}: checkpoint fields arch, spec and state_dict must be set")
+    for key, value in (payload.get("arch_kwargs") or {}).items():
+        try:
+            plain = isinstance(key, str) and _plain_value(value)
+        except RecursionError:  # nested deeper than any real model description
+            plain = False
+        if not plain:
+            raise UserError(f"{path}: architecture kwarg {key!r} (a {type(value).__name__}) is not plain data "
+                            "(numbers, strings, lists, mappings)")
+    for index, step in enumerate(payload.get("history") or []):
+        if not isinstance(step, dict) or not isinstance(step.get("step"), str):
+            raise UserError(f"{path}: history step {index} is not a recorded step ({{'step': NAME, ...}})")
+    for key, value in payload["state_dict"].items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise UserError(f"{path}: state_dict entry {key!r} is a {type(value).__name__}, not a tensor")
+    count = (payload.get("arch_kwargs") or {}).get("num_keypoints")
+    schema = payload["spec"].get("schema")
+    if isinstance(count, int) and isinstance(schema, str):
+        from edgepose.schemas import SCHEMAS
+
+        if schema in SCHEMAS and SCHEMAS.get(schema).num_keypoints != count:
+            raise UserError(
+                f"{path}: the spec's schema {schema} has {SCHEMAS.get(schema).num_keypoints} keypoints but the "
+                f"model is built for {count}"
+            )
+
+
+def _plain_value(value: Any) -> bool:
+    """A kwarg value a checkpoint may carry: finite number, string, bool, None, or lists / string-keyed
+    mappings of those (a YOLO model's layer table)."""
+    if isinstance(value, list | tuple):
+        return all(_plain_value(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain_value(v) for k, v in value.items())
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, bool | int | str)
 
 
 def _diagnose(path: Path, exc: BaseException) -> str:

@@ -16,9 +16,17 @@ class UserError(EdgeposeError):
 
 
 class GateFailed(EdgeposeError):
-    """A check the user asked for did not hold (accuracy budget, parity, latency). Exit 1."""
+    """A check the user asked for did not hold (accuracy budget, parity, latency). Exit 1.
+
+    `report` carries what was measured (e.g. the optimize report, the quantize summary), so a caller
+    still gets the numbers when the gate fails.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str, report: dict | None = None):
+        super().__init__(message)
+        self.report = report
 
 
 class MissingDependency(UserError):

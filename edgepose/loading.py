@@ -10,30 +10,18 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from edgepose.artifact import Artifact, ModelSpec, parse_input_size
+from edgepose.artifact import Artifact, LoadOptions, ModelSpec, parse_input_size
 from edgepose.checkpoint import is_edgepose_checkpoint, read_checkpoint_file
 from edgepose.errors import UserError
-from edgepose.history import replay_history
-
-EXPORTED_SUFFIXES = {".onnx": "onnx", ".xml": "openvino", ".engine": "tensorrt", ".plan": "tensorrt"}
-
-
-@dataclass
-class LoadOptions:
-    """How to interpret a model file that does not describe itself."""
-
-    arch: str | None = None
-    model_factory: str | None = None
-    trust_checkpoint: bool = False
-    input_size: str | None = None  # "HxW"
-    schema: str | None = None
+from edgepose.formats import exported_format_of
+from edgepose.heads import head_from_shape
+from edgepose.models.rewrites import replay_history
 
 
 def load_artifact(path: str | Path | None, options: LoadOptions | None = None) -> Artifact:
@@ -46,7 +34,7 @@ def load_artifact(path: str | Path | None, options: LoadOptions | None = None) -
     path = Path(path)
     if not path.exists():
         raise UserError(f"file not found: {path}")
-    kind = EXPORTED_SUFFIXES.get(path.suffix.lower())
+    kind = exported_format_of(path)
     if kind is not None:
         from edgepose.export.metadata import load_exported_artifact
 
@@ -75,6 +63,7 @@ def _from_edgepose_checkpoint(ckpt: dict[str, Any], path: Path, options: LoadOpt
         history, state_dict = list(ckpt.get("history") or []), ckpt["state_dict"]
     except (KeyError, TypeError) as exc:
         raise UserError(f"{path} is an edgepose checkpoint missing field {exc}") from None
+    _check_hints_fit(path, arch, spec, options)
     if arch == "factory":
         if not options.model_factory:
             raise UserError(
@@ -92,6 +81,21 @@ def _from_edgepose_checkpoint(ckpt: dict[str, Any], path: Path, options: LoadOpt
         spec=spec, model=model, path=path, arch=arch, arch_kwargs=kwargs,
         history=history, provenance=dict(ckpt.get("provenance") or {}),
     )  # fmt: skip
+
+
+def _check_hints_fit(path: Path, arch: str, spec: ModelSpec, options: LoadOptions) -> None:
+    """--arch / --schema / --input-size describe files that carry no spec; a checkpoint names its own."""
+    from edgepose.schemas import get_schema
+
+    if options.arch and options.arch != arch:
+        raise UserError(f"{path} is a '{arch}' checkpoint; --arch {options.arch} is for bare state_dicts")
+    if options.schema:
+        get_schema(options.schema)
+        if options.schema != spec.schema:
+            raise UserError(f"{path} holds a {spec.schema} model; --schema {options.schema} is for models without a spec")
+    if options.input_size and parse_input_size(options.input_size) != tuple(spec.input_size):
+        h, w = spec.input_size
+        raise UserError(f"{path} takes {h}x{w} inputs; --input-size {options.input_size} is for models without a spec")
 
 
 def _from_arch(arch: str, kwargs: dict[str, Any], state_dict: dict, options: LoadOptions, path: Path) -> Artifact:
@@ -144,15 +148,14 @@ def _with_spec(
 
 
 def infer_head(model: nn.Module, spec: ModelSpec) -> str:
-    """'heatmap' for a (B, K, h, w) output, 'regression' for (B, K, 2|3)."""
+    """The head type of a model that carries no spec, from the shape of its output (edgepose.heads)."""
     with torch.no_grad():
         out = model.eval()(torch.zeros(spec.input_shape(1)))
     if isinstance(out, (tuple, list)):
         out = out[0]
-    if out.ndim == 4:
-        return "heatmap"
-    if out.ndim == 3 and out.shape[-1] in (2, 3):
-        return "regression"
+    head = head_from_shape(tuple(out.shape))
+    if head is not None:
+        return head
     raise UserError(f"cannot tell the head type from an output of shape {tuple(out.shape)}")
 
 
@@ -170,22 +173,33 @@ def _call_factory(ref: str) -> tuple[nn.Module, ModelSpec | None]:
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # the user's own file failed: bad input, said in one line
+            raise UserError(f"model factory file {file} failed to load: {type(exc).__name__}: {_line(exc)}") from None
     else:
         try:
             module = importlib.import_module(target)
-        except ImportError as exc:
-            raise UserError(f"cannot import model factory module '{target}': {exc}") from None
+        except Exception as exc:
+            raise UserError(f"cannot import model factory module '{target}': {type(exc).__name__}: {_line(exc)}") from None
     func = getattr(module, func_name, None)
     if func is None or not callable(func):
         raise UserError(f"model factory '{ref}': '{func_name}' is not a function in {target}")
-    result = func()
+    try:
+        result = func()
+    except Exception as exc:
+        raise UserError(f"model factory '{ref}' raised {type(exc).__name__}: {_line(exc)}") from None
     model, spec = (result if isinstance(result, tuple) else (result, None))
     if isinstance(spec, dict):
         spec = ModelSpec.from_dict(spec)
     if not isinstance(model, nn.Module):
         raise UserError(f"model factory '{ref}' returned {type(model).__name__}, not a torch nn.Module")
     return model, spec
+
+
+def _line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else ""
 
 
 def _as_state_dict(obj: Any) -> dict[str, torch.Tensor] | None:

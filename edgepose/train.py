@@ -5,10 +5,21 @@ regressors, per-frame L1 for clip models; YOLO-pose heads bring their own whole-
 (edgepose.yolo.task). With a teacher, the target is a mix of the ground truth and the teacher's
 outputs (knowledge distillation). AdamW + warm-up + cosine; best-on-val
 checkpoint; a state file beside the checkpoint lets an interrupted run resume.
+
+Under torchrun the same loop runs on every process (edgepose.distributed): the student is wrapped in
+DistributedDataParallel (gradients averaged over the ranks), each rank reads its share of every global batch
+(edgepose.data.sharding: the batches are the same at any world size), and the teacher is a plain copy on each
+rank. `batch_size` is the GLOBAL batch, split evenly over the ranks, so one command gives the same steps per
+epoch and the same learning-rate schedule on 1 or N processes. Rank 0 alone validates (through the one
+evaluation path, so the metric is exactly a single process's: OKS AP needs every prediction in one place) and
+broadcasts the metrics, so every rank picks the same best epoch; rank 0 alone writes the checkpoint, the resume
+state and the progress bar while the others wait. The resume state holds no world size: a run interrupted on
+N processes resumes on M at the start of the epoch after the last completed one.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -19,16 +30,21 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from edgepose import distributed as dist
 from edgepose.artifact import Artifact, ModelSpec
 from edgepose.checkpoint import save_checkpoint
 from edgepose.errors import UserError
 from edgepose.fileio import atomic_path
+from edgepose.measure import primary_metric
+
+# settings that change how fast a run goes, not what it computes: a resumed run may change them
+RUNTIME_KEYS = ("workers", "threads")
 
 
 @dataclass
 class TrainConfig:
     epochs: int = 20
-    batch_size: int = 32
+    batch_size: int = 32  # global: split evenly over the torchrun processes
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 200
@@ -39,6 +55,7 @@ class TrainConfig:
     distill_alpha: float = 0.0  # teacher share of the target: 0 = ground truth only, 1 = teacher only
     max_steps_per_epoch: int | None = None
     threads: int | None = None
+    sync_bn: bool = False  # SyncBatchNorm over the ranks (CUDA only)
     clip_stride: int | None = None  # clip models: frames between training windows (None: 1, every start)
     select_metric: str | None = None  # the val metric (higher is better) that picks the best epoch; None: primary_metric
 
@@ -56,11 +73,6 @@ class TrainResult:
 SELECT_METRICS = ("oks_ap", "oks_ap50", "pck@0.2", "pck@0.1", "pckh@0.5")  # eval metrics where higher is better
 
 
-def primary_metric(spec: ModelSpec) -> str:
-    """The metric that picks the best epoch: OKS AP on COCO-17, PCK@0.2 elsewhere (LSP, MPII)."""
-    return "oks_ap" if spec.schema == "coco17" else "pck@0.2"
-
-
 def pose_loss(output: Tensor, batch: dict[str, Tensor], spec: ModelSpec, teacher_output: Tensor | None = None,
               distill_alpha: float = 0.0) -> Tensor:  # fmt: skip
     """Weighted heatmap MSE, or L1 on [0, 1] coordinates for regression (per frame for clips)."""
@@ -72,7 +84,7 @@ def pose_loss(output: Tensor, batch: dict[str, Tensor], spec: ModelSpec, teacher
         per_joint = ((output - target) ** 2).mean(dim=(-2, -1))
         return 0.5 * (per_joint * weight).mean()
     h, w = spec.input_size
-    target = batch["keypoints"][..., :2] / torch.tensor([w, h], dtype=output.dtype)
+    target = batch["keypoints"][..., :2] / torch.tensor([w, h], dtype=output.dtype, device=output.device)
     if teacher_output is not None and distill_alpha > 0:
         target = (1 - distill_alpha) * target + distill_alpha * teacher_output
     per_joint = (output - target).abs().sum(-1)
@@ -93,75 +105,110 @@ def train(
     """Train `artifact.model` in place; keep and return the best-on-val weights.
 
     With `out_path`, the best model is saved there as an edgepose checkpoint and a resume state
-    goes to `<out_path>.state.pt` (removed when training completes).
+    goes to `<out_path>.state.pt` (removed when training completes). Under torchrun, see the module doc.
     """
-    from edgepose.data.coco import CocoPoseDataset, make_loader
-
+    dist.setup()
     model = artifact.require_torch("train")
     spec = artifact.spec
-    metric_name = cfg.select_metric or primary_metric(spec)
+    metric_name = cfg.select_metric or primary_metric(spec.schema)  # what picks the best epoch
     if metric_name not in SELECT_METRICS:
         raise UserError(f"the best epoch is picked by one of {', '.join(SELECT_METRICS)}, not '{metric_name}'")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    if spec.head == "yolo":  # whole-image multi-person data (edgepose.yolo.task)
-        from edgepose.yolo.task import make_train_loader
-
-        loader = make_train_loader(train_ann, spec, cfg.batch_size, workers=cfg.workers, seed=cfg.seed)
-    else:
-        dataset = CocoPoseDataset(train_ann, spec, train=True, clip_length=spec.clip_length,
-                                  clip_stride=cfg.clip_stride or 1)  # fmt: skip
-        loader = make_loader(dataset, cfg.batch_size, shuffle=True, workers=cfg.workers, seed=cfg.seed)
-    steps_per_epoch = len(loader) if cfg.max_steps_per_epoch is None else min(len(loader), cfg.max_steps_per_epoch)
-    total_steps = max(1, steps_per_epoch * cfg.epochs)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(cfg.warmup_steps, total_steps))
+    loader, n_items = _train_loader(train_ann, spec, cfg)
+    steps_per_epoch = _steps(n_items, cfg)
     state_path = Path(f"{out_path}.state.pt") if out_path else None
     state = _TrainState(best_metric=-math.inf)
-    best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    if resume and state_path is not None and state_path.exists():
-        state, best_weights = _load_state(state_path, model, optimizer, scheduler, cfg, best_weights)
-    if teacher is not None:
-        teacher.eval()
-    started = time.perf_counter() - state.seconds
-    from edgepose.cli.output import progress as make_progress
+    best_weights = _cpu_copy(model)
+    device = torch.device(dist.device())
+    if teacher is not None:  # a plain copy on every rank (not wrapped), rank 0's weights on all
+        teacher = (copy.deepcopy(teacher) if device.type != "cpu" else teacher).to(device).eval()
+        dist.broadcast_module(teacher)
+    started = time.perf_counter()
+    from edgepose.console import progress as make_progress
 
-    bar = make_progress() if progress else None
-    if bar:
-        bar.start()
+    bar = make_progress() if progress and dist.is_main() else None
     try:
-        for epoch in range(state.epoch, cfg.epochs):
-            loss = _run_epoch(model, loader, spec, optimizer, scheduler, teacher, cfg, steps_per_epoch, bar, epoch)
-            record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss, "lr": scheduler.get_last_lr()[0]}
-            if val_ann is not None and ((epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs):
-                metrics = validate(model, spec, val_ann, cfg)
-                record["val"] = metrics
-                value = metrics.get(metric_name)
-                if value is not None and value > state.best_metric:
-                    state.best_metric, state.best_epoch = value, epoch + 1
-                    best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                    if out_path:
-                        _save_best(artifact, out_path, train_ann, val_ann, metrics, epoch + 1, cfg)
-            elif val_ann is None:
-                best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                state.best_epoch = epoch + 1
-            state.epoch, state.seconds = epoch + 1, time.perf_counter() - started
-            state.log.append(record)
-            if on_epoch:
-                on_epoch(record)
-            if state_path is not None:
-                _save_state(state_path, model, optimizer, scheduler, cfg, state, best_weights)
+        model.to(device)  # before the optimizer, so its state lives where the parameters do
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, _warmup_cosine(cfg.warmup_steps, max(1, steps_per_epoch * cfg.epochs)))  # fmt: skip
+        if resume and state_path is not None:
+            loaded = dist.on_rank_zero(lambda: _read_state(state_path, cfg))  # rank 0 reads, every rank gets it
+            if loaded is not None:
+                state, best_weights = _restore(loaded, model, optimizer, scheduler)
+                started -= state.seconds
+        if bar:
+            bar.start()
+        with dist.sync_batchnorm(model, cfg.sync_bn):
+            net = dist.wrap_model(model)
+            for epoch in range(state.epoch, cfg.epochs):
+                loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
+                loss = _run_epoch(net, loader, spec, optimizer, scheduler, teacher, cfg, steps_per_epoch, bar, epoch)
+                record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss, "lr": scheduler.get_last_lr()[0]}
+                if val_ann is not None and ((epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs):
+                    metrics = dist.on_rank_zero(lambda: validate(model, spec, val_ann, cfg))
+                    record["val"] = metrics
+                    value = metrics.get(metric_name)
+                    if value is not None and value > state.best_metric:
+                        state.best_metric, state.best_epoch = value, epoch + 1
+                        best_weights = _cpu_copy(model)
+                        with dist.rank_zero_only() as main:
+                            if main and out_path:
+                                _save_best(artifact, out_path, train_ann, val_ann, metrics, epoch + 1, cfg, best_weights)
+                elif val_ann is None:
+                    best_weights = _cpu_copy(model)
+                    state.best_epoch = epoch + 1
+                state.epoch, state.seconds = epoch + 1, time.perf_counter() - started
+                state.log.append(record)
+                with dist.rank_zero_only() as main:  # the state is on disk before anyone hears of the epoch
+                    if main and state_path is not None:
+                        _save_state(state_path, model, optimizer, scheduler, cfg, state, best_weights)
+                if on_epoch:
+                    on_epoch(record)
     finally:
         if bar:
             bar.stop()
+        model.to("cpu")
     model.load_state_dict(best_weights)
-    if out_path and val_ann is None:
-        _save_best(artifact, out_path, train_ann, None, {}, state.epoch, cfg)
-    if state_path is not None and state_path.exists():
-        state_path.unlink()
+    with dist.rank_zero_only() as main:
+        if main and out_path and val_ann is None:
+            _save_best(artifact, out_path, train_ann, None, {}, state.epoch, cfg, best_weights)
+        if main and state_path is not None and state_path.exists():
+            state_path.unlink()
     best = state.best_metric if state.best_metric > -math.inf else float("nan")
     return TrainResult(metric_name, best, state.best_epoch, state.epoch, time.perf_counter() - started, state.log)
+
+
+def _train_loader(train_ann: str | Path, spec: ModelSpec, cfg: TrainConfig) -> tuple[Any, int]:
+    """This rank's loader over shuffled global batches of cfg.batch_size, and the number of training items."""
+    from edgepose.data.sharding import sharded_loader
+
+    collate = None
+    if spec.head == "yolo":  # whole-image multi-person data (edgepose.yolo.task)
+        from edgepose.yolo.task import train_dataset
+
+        dataset, collate = train_dataset(train_ann, spec)
+    else:
+        from edgepose.data.coco import CocoPoseDataset
+
+        dataset = CocoPoseDataset(train_ann, spec, train=True, clip_length=spec.clip_length,
+                                  clip_stride=cfg.clip_stride or 1)  # fmt: skip
+    loader = sharded_loader(dataset, cfg.batch_size, dist.rank(), dist.world_size(), cfg.seed, cfg.workers, collate)
+    return loader, len(dataset)
+
+
+def _steps(n_items: int, cfg: TrainConfig) -> int:
+    """Optimizer steps per epoch: full global batches, capped by max_steps_per_epoch; independent of the world size."""
+    from edgepose.data.sharding import steps_per_epoch
+
+    steps = steps_per_epoch(n_items, cfg.batch_size)
+    return steps if cfg.max_steps_per_epoch is None else min(steps, cfg.max_steps_per_epoch)
+
+
+def _cpu_copy(model: nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def validate(model: nn.Module, spec: ModelSpec, val_ann: str | Path, cfg: TrainConfig) -> dict[str, Any]:
@@ -171,8 +218,9 @@ def validate(model: nn.Module, spec: ModelSpec, val_ann: str | Path, cfg: TrainC
 
     was_training = model.training
     model.eval()
-    try:
-        session = open_session(Artifact(spec=spec, model=model), runtime="torch")
+    on_gpu = next(model.parameters()).device.type == "cuda"
+    try:  # on a GPU, the session runs a copy there (the torch runtime would otherwise move the model to the CPU)
+        session = open_session(Artifact(spec=spec, model=model), runtime="torch", device="cuda" if on_gpu else None)
         result = evaluate(session, spec, val_ann, batch_size=cfg.batch_size, workers=0, progress=False,
                           limit=cfg.val_limit)  # fmt: skip
     finally:
@@ -193,12 +241,16 @@ class _TrainState:
 
 
 def _run_epoch(model, loader, spec, optimizer, scheduler, teacher, cfg, steps, bar, epoch) -> float:  # noqa: ANN001
+    """One epoch of `steps` optimizer steps; returns the mean loss over the steps and the ranks."""
     model.train()
+    device = next(model.parameters()).device
     task = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps, status="") if bar else None
     total, count = 0.0, 0
     for step, batch in enumerate(loader):
         if step >= steps:
             break
+        if device.type != "cpu":
+            batch = {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
         output = model(batch["image"])
         teacher_output = None
         if teacher is not None:
@@ -213,7 +265,7 @@ def _run_epoch(model, loader, spec, optimizer, scheduler, teacher, cfg, steps, b
         total, count = total + loss.item(), count + 1
         if bar:
             bar.update(task, advance=1, status=f"loss {total / count:.5f}")
-    return total / max(count, 1)
+    return dist.all_reduce_mean(total / max(count, 1))
 
 
 def _loss_fn(spec: ModelSpec) -> Callable[..., Tensor]:
@@ -235,16 +287,23 @@ def _warmup_cosine(warmup: int, total: int) -> Callable[[int], float]:
     return factor
 
 
-def _save_best(artifact: Artifact, out_path, train_ann, val_ann, metrics, epoch, cfg) -> None:  # noqa: ANN001
+def _save_best(artifact: Artifact, out_path, train_ann, val_ann, metrics, epoch, cfg, weights) -> None:  # noqa: ANN001
+    """The checkpoint of `artifact` with `weights` (its model holds them, unless it is on a GPU: then a CPU copy)."""
+    saved = artifact
+    if any(p.device.type != "cpu" for p in artifact.model.parameters()):  # type: ignore[union-attr]
+        saved = copy.copy(artifact)
+        saved.model = copy.deepcopy(artifact.model).to("cpu")  # type: ignore[union-attr]
+        saved.model.load_state_dict(weights)
     save_checkpoint(
-        artifact, out_path, dataset=str(train_ann), val_dataset=str(val_ann) if val_ann else None,
+        saved, out_path, dataset=str(train_ann), val_dataset=str(val_ann) if val_ann else None,
         val_metrics=metrics, epoch=epoch, train_config=asdict(cfg),
     )  # fmt: skip
 
 
 def _save_state(path: Path, model, optimizer, scheduler, cfg, state: _TrainState, best_weights) -> None:  # noqa: ANN001
+    """Everything a resumed run needs, on CPU and with no world size in it (the batch size is global)."""
     payload = {
-        "model": model.state_dict(), "best_weights": best_weights, "optimizer": optimizer.state_dict(),
+        "model": _cpu_copy(model), "best_weights": best_weights, "optimizer": _to_cpu(optimizer.state_dict()),
         "scheduler": scheduler.state_dict(), "config": asdict(cfg), "epoch": state.epoch,
         "best_metric": state.best_metric, "best_epoch": state.best_epoch, "seconds": state.seconds,
         "log": state.log,
@@ -253,18 +312,41 @@ def _save_state(path: Path, model, optimizer, scheduler, cfg, state: _TrainState
         torch.save(payload, tmp)
 
 
-def _load_state(path: Path, model, optimizer, scheduler, cfg: TrainConfig, best_weights):  # noqa: ANN001, ANN202
-    """Restore model, optimizer, schedule and bookkeeping from an interrupted run with the same config."""
-    from edgepose.cli.output import info
+def _to_cpu(value: Any) -> Any:
+    if isinstance(value, Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
 
+
+def _same_run(saved: dict[str, Any], cfg: TrainConfig) -> bool:
+    """Whether a saved config describes this run (speed-only settings may differ)."""
+    now = {k: v for k, v in asdict(cfg).items() if k not in RUNTIME_KEYS}
+    return {k: v for k, v in saved.items() if k not in RUNTIME_KEYS} == now
+
+
+def _read_state(path: Path, cfg: TrainConfig) -> dict[str, Any] | None:
+    """The resume state of an interrupted run with the same config, or None (none there, or the config changed)."""
+    from edgepose.console import info
+
+    if not path.exists():
+        return None
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload.get("config") != asdict(cfg):
+    if not _same_run(payload.get("config") or {}, cfg):
         info(f"[yellow]training config changed since {path} was written: starting over[/]")
-        return _TrainState(best_metric=-math.inf), best_weights
+        return None
+    info(f"resuming from epoch {payload['epoch']} ({path})")
+    return payload
+
+
+def _restore(payload: dict[str, Any], model, optimizer, scheduler) -> tuple[_TrainState, dict[str, Tensor]]:  # noqa: ANN001
+    """Model, optimizer, schedule and bookkeeping from a resume state (before the model moves to its device)."""
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
-    info(f"resuming from epoch {payload['epoch']} ({path})")
     state = _TrainState(payload["best_metric"], payload["best_epoch"], payload["epoch"], payload["seconds"],
                         list(payload["log"]))  # fmt: skip
     return state, payload["best_weights"]

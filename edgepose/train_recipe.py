@@ -1,6 +1,6 @@
-"""Training recipes (recipes/train/*.yaml): how each shipped checkpoint was made, runnable again.
+"""Training recipes (shipped in edgepose/recipes/train/*.yaml): how each shipped checkpoint was made, runnable again.
 
-    edgepose train --recipe recipes/train/demo-coco17-lite.yaml
+    edgepose train --recipe demo-coco17-lite        (a shipped recipe by name, or a path to a .yaml file)
 
 A training recipe names the architecture, the data (optionally generated first with `edgepose synth`),
 an initial checkpoint, the schedule and the output; unknown keys are errors, as in optimize recipes.
@@ -11,14 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgepose.errors import UserError
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class SynthData(_Strict):
@@ -69,18 +68,32 @@ class TrainRecipe(_Strict):
 
 def load_train_recipe(path: str | Path) -> TrainRecipe:
     """Read and validate a training recipe (one UserError naming the file and key on any problem)."""
-    from edgepose.recipe import _recipe_error
+    from edgepose.recipe import _recipe_error, read_yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"training recipe not found: {path}")
+    path = resolve_train_recipe(str(path))
+    raw = read_yaml(path)
     try:
-        raw = yaml.safe_load(path.read_text())
         return TrainRecipe.model_validate(raw)
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     except ValidationError as exc:
         raise UserError(_recipe_error(exc, path, TrainRecipe)) from None
+
+
+def resolve_train_recipe(name_or_path: str) -> Path:
+    """A training recipe file from a path, or a shipped one's name (`lsp-simplebaseline-lite`)."""
+    from edgepose.registry import did_you_mean
+    from edgepose.resources import shipped_recipes
+
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise UserError(f"training recipe not found: {path}")
+        return path
+    shipped = shipped_recipes("recipes/train")
+    if name_or_path not in shipped:
+        names = sorted(shipped)
+        raise UserError(f"unknown training recipe '{name_or_path}'{did_you_mean(name_or_path, names)}; "
+                        f"shipped: {', '.join(names)} (or give a path to a .yaml file)")  # fmt: skip
+    return shipped[name_or_path]
 
 
 def generate_missing_data(recipe: TrainRecipe, log: Any = print) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from edgepose.artifact import Artifact, parse_input_size
-from edgepose.cli.output import info
+from edgepose.console import info
 from edgepose.errors import UserError
 
 

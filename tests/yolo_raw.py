@@ -1,6 +1,6 @@
 """Raw YOLO-pose head outputs built from known people, for decode and evaluation tests.
 
-`encode_people` writes, for each person, logits at one anchor that edgepose.yolo.decode turns back into
+`encode_people` writes, for each person, logits at one anchor that edgepose.deploy.yolo_decode turns back into
 its box and keypoints exactly (DFL: a two-hot distribution whose expectation is the distance), and a
 confident class logit; every other anchor gets a very low score.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgepose.yolo.decode import REG_MAX, make_anchors
+from edgepose.deploy.yolo_decode import REG_MAX, make_anchors
 
 HIGH, LOW = 12.0, -12.0
 

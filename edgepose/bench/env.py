@@ -58,9 +58,16 @@ def peak_rss_mb() -> float:
 
 
 def environment(device: str = "cpu") -> dict[str, Any]:
-    """The `env` object of bench JSON."""
+    """The `env` object of bench JSON: the CPU and the instruction sets that decide INT8 / bf16 speed, cores,
+    versions, the GPU."""
+    from edgepose.hardware import cpu_caps
+
+    caps = cpu_caps()
     env: dict[str, Any] = {
         "cpu": cpu_model(),
+        "cpu_flags": list(caps.flags),
+        "cpu_int8": caps.int8_dot,
+        "cpu_bf16": caps.bf16,
         "cores_logical": os.cpu_count(),
         "cores_physical": physical_cores(),
         "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),

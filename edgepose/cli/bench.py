@@ -1,4 +1,4 @@
-"""`edgepose bench MODEL` (latency percentiles) and `edgepose bench compare A B` (the CI latency gate)."""
+"""`edgepose bench MODEL` (latency or throughput) and `edgepose bench compare A B` (the CI latency gate)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from edgepose.bench.defaults import BLOCK_ITERS, DEFAULT_ITERS, DEFAULT_MAX_SECONDS, EXIT_INCONCLUSIVE
+from edgepose.cli.bench_output import LazyProgress, print_bench, print_compare, print_profile
 from edgepose.cli.common import (
     ArchOpt,
     FactoryOpt,
@@ -26,21 +28,35 @@ RuntimeOpt = Annotated[
 ThreadsOpt = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for the runtime")]  # noqa: UP045
 WarmupOpt = Annotated[int, typer.Option("--warmup", help="untimed warm-up iterations")]
 DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="cpu | cuda (torch runtimes)")]  # noqa: UP045
-PrecOpt = Annotated[Optional[str], typer.Option("--precision", help="fp32 | fp16 (torch runtimes; others run the file's)")]  # noqa: UP045
+PrecOpt = Annotated[Optional[str], typer.Option("--precision", help="fp32 | fp16 | bf16 (torch: fp16 on CUDA, bf16 autocast on CPU; openvino: the inference precision hint; default: the file's)")]  # noqa: UP045
+ProgressOpt = Annotated[
+    bool, typer.Option("--progress/--no-progress", help="a progress bar on stderr for timing runs longer than 2 s")
+]
 
 
 def bench_command(
     model: OptionalModelArg = None,
     runtime: RuntimeOpt = None,
     batch: Annotated[str, typer.Option("--batch", "-b", help="batch sizes, comma separated, e.g. 1,8")] = "1",
+    mode: Annotated[str, typer.Option("--mode", help="latency (one request at a time) | throughput (many in flight: "
+                                      "OpenVINO async queue, ONNX Runtime concurrent calls)")] = "latency",  # fmt: skip
+    streams: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--streams", help="throughput mode: parallel streams (default: OpenVINO's THROUGHPUT hint "
+                     "chooses; ONNX Runtime one per core)"),
+    ] = None,  # fmt: skip
     threads: ThreadsOpt = None,
-    iters: Annotated[int, typer.Option("--iters", "-n", help="timed iterations per batch size")] = 200,
+    iters: Annotated[int, typer.Option("--iters", "-n", help="timed iterations (requests) per batch size")] = 200,
     seconds: Annotated[
         Optional[float], typer.Option("--seconds", help="time budget per batch size instead of --iters")  # noqa: UP045
     ] = None,
     warmup: WarmupOpt = 10,
     device: DeviceOpt = None,
     precision: PrecOpt = None,
+    show_progress: ProgressOpt = True,
+    profile: Annotated[bool, typer.Option("--profile", help="also time each operation with the runtime's profiler "
+                                          "(openvino, onnxruntime): a table by op and kernel and what it means on "
+                                          "this CPU")] = False,  # fmt: skip
     arch: ArchOpt = None,
     model_factory: FactoryOpt = None,
     trust_checkpoint: TrustOpt = False,
@@ -50,22 +66,41 @@ def bench_command(
 ) -> None:
     """Measure latency (mean, p50, p90, p99, min, max, std), FPS and throughput of MODEL on one runtime.
 
+    --profile adds where the time goes: OpenVINO's performance counters (or ONNX Runtime's profiler) summed by
+    operation and kernel, and a one-line reading of them against this CPU's instruction sets.
+
+    --mode throughput keeps many requests in flight, as `benchmark_app -hint throughput` does, and reports
+    images/s and each request's latency under that load.
+
     Example: edgepose bench model.onnx --runtime onnxruntime --batch 1,8 --threads 2 --json
+
+    Example: edgepose bench model.xml --mode throughput --streams 2 --seconds 20
     """
     from edgepose.bench.benchmark import benchmark, parse_batches
-    from edgepose.cli.output import info, print_json
+    from edgepose.console import info, print_json
 
     batches = parse_batches(batch)
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
-    info(f"benchmarking {artifact.path or artifact.arch} on {runtime or 'the default runtime'} at batch {batch} ...")
-    result = benchmark(
-        artifact, runtime, batches=batches, threads=threads, warmup=warmup, iters=iters, seconds=seconds,
-        device=device, precision=precision,
-    )  # fmt: skip
+    info(f"benchmarking {artifact.path or artifact.arch} on {runtime or 'the default runtime'} at batch {batch} "
+         f"({mode} mode) ...")  # fmt: skip
+    with LazyProgress(f"{mode}", enabled=show_progress) as bar:
+        result = benchmark(
+            artifact, runtime, batches=batches, threads=threads, warmup=warmup, iters=iters, seconds=seconds,
+            device=device, precision=precision, mode=mode, streams=streams,
+            on_progress=lambda b, done, total: bar.update(done, total, f"batch {b}"),
+        )  # fmt: skip
+    if profile:
+        from edgepose.bench.profile import profile_model
+
+        info(f"profiling on {result['runtime']} ...")
+        result["profile"] = profile_model(artifact, result["runtime"], threads=threads, precision=precision,
+                                          iters=min(iters, 50))  # fmt: skip
     if json_out:
         print_json(result)
         return
-    _print_bench(result)
+    print_bench(result)
+    if profile:
+        print_profile(result["profile"])
 
 
 def bench_compare_command(
@@ -76,14 +111,32 @@ def bench_compare_command(
         Optional[str], typer.Option("--runtime-b", help="runtime for B (default: --runtime, else from B's file type)")  # noqa: UP045
     ] = None,
     fail_if_slower: Annotated[
-        str, typer.Option("--fail-if-slower", help="gate: fail when B's p50 is slower than A's by more than this, "
-                          "with 95% confidence (e.g. 5%)")
+        str, typer.Option("--fail-if-slower", help="threshold T, e.g. 5%: fail when the whole 95% interval of B/A "
+                          "is above 1+T, pass when all of it is below, else inconclusive")
     ] = "5%",
-    iters: Annotated[int, typer.Option("--iters", "-n", help="interleaved iterations (each times A and B once)")] = 100,
+    iters: Annotated[
+        int, typer.Option("--iters", "-n", help="timed runs per model before the first look")
+    ] = DEFAULT_ITERS,
+    max_seconds: Annotated[
+        float, typer.Option("--max-seconds", help="time budget (warm-up included) for extending an inconclusive "
+                            "first look by doubling the blocks; 0: one look only")
+    ] = DEFAULT_MAX_SECONDS,
+    block_iters: Annotated[int, typer.Option("--block-iters", help="timed runs per block")] = BLOCK_ITERS,
+    order: Annotated[str, typer.Option("--order", help="abba (AB BA AB BA ...) | random (a coin flip per pair)")] = "abba",
+    ci: Annotated[str, typer.Option("--ci", help="t (t-interval over ABBA cycles) | bootstrap (scipy BCa)")] = "t",
+    inconclusive_ok: Annotated[
+        bool, typer.Option("--inconclusive-ok", help="exit 0 instead of 4 when the verdict is inconclusive")
+    ] = False,
+    ort_spinning: Annotated[
+        bool, typer.Option("--ort-spinning/--no-ort-spinning", help="let ONNX Runtime's idle threads spin (its "
+                           "default; off here, as one session's spinning slows the other after each switch)")
+    ] = False,
     warmup: WarmupOpt = 10,
     threads: ThreadsOpt = None,
     device: DeviceOpt = None,
-    resamples: Annotated[int, typer.Option("--resamples", help="bootstrap resamples")] = 2000,
+    resamples: Annotated[int, typer.Option("--resamples", help="bootstrap resamples (--ci bootstrap)")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="seeds the block order and the bootstrap")] = 0,
+    show_progress: ProgressOpt = True,
     arch: ArchOpt = None,
     model_factory: FactoryOpt = None,
     trust_checkpoint: TrustOpt = False,
@@ -91,86 +144,58 @@ def bench_compare_command(
     schema: SchemaOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Compare B with A, interleaved in one process: p50 ratio B/A with a bootstrap 95% interval; exit 1 if slower.
+    """Compare B with A in one process, timed in ABBA blocks: p50 ratio B/A with a 95% interval over blocks.
 
-    Example: edgepose bench compare main.onnx pr.onnx --fail-if-slower 5% --iters 100 --json
+    Exit codes (stable; CI scripts may rely on them): 0 pass (B is not slower than 1+T, with 95%
+    confidence), 1 fail (B is slower than 1+T, with 95% confidence), 4 inconclusive (the interval
+    straddles 1+T even after extending up to --max-seconds: too noisy to tell; --inconclusive-ok turns
+    it into 0), 2 bad input. On a shared machine (a CI runner) use --threads 1: other jobs' preemptions
+    make multi-threaded runs far noisier (benchmarks/README.md, "The gate's statistics").
+
+    Example: edgepose bench compare main.onnx pr.onnx --fail-if-slower 5% --threads 1 --json
     """
-    from edgepose.bench.benchmark import bench_result
-    from edgepose.bench.compare import compare_sessions, parse_threshold
-    from edgepose.cli.output import info, print_json
-    from edgepose.errors import GateFailed
-    from edgepose.runtimes.base import make_feeds, open_session
+    from edgepose.bench.compare import parse_threshold
+    from edgepose.console import info, print_json
+    from edgepose.errors import GateFailed, UserError
+    from edgepose.measure import compare_latency
 
     threshold = parse_threshold(fail_if_slower)
+    if max_seconds < 0:
+        raise UserError(f"--max-seconds must be >= 0, got {max_seconds:g}")
     a = load_model_arg(model_a, arch, model_factory, trust_checkpoint, input_size, schema)
     b = load_model_arg(model_b, arch, model_factory, trust_checkpoint, input_size, schema)
-    session_a = open_session(a, runtime, threads=threads, device=device)
-    session_b = open_session(b, runtime_b or runtime, threads=threads, device=device)
-    info(f"A = {model_a} ({session_a.runtime}), B = {model_b} ({session_b.runtime}): {iters} interleaved iterations ...")
-    result = compare_sessions(
-        session_a, make_feeds(a.spec), session_b, make_feeds(b.spec), iters=iters, warmup=warmup,
-        threshold=threshold, resamples=resamples,
-    )  # fmt: skip
-    data: dict[str, Any] = {
-        "ratio_p50": round(result.ratio_p50, 4),
-        "ci95": [round(result.ci95[0], 4), round(result.ci95[1], 4)],
-        "ratio_of_p50s": round(result.ratio_of_p50s, 4),
-        "statistic": "p50 of the paired per-iteration ratios B/A; ci95 by paired bootstrap",
-        "a": bench_result(a, session_a, [(1, result.a)]),
-        "b": bench_result(b, session_b, [(1, result.b)]),
-        "verdict": result.verdict,
-        "threshold": threshold,
-        "iters": iters,
-        "resamples": resamples,
-    }
+
+    def announce(session_a: Any, session_b: Any) -> None:
+        info(f"A = {model_a} ({session_a.runtime}), B = {model_b} ({session_b.runtime}): {iters} runs each in ABBA "
+             f"blocks of {block_iters}, extended up to {max_seconds:g} s while inconclusive ...")  # fmt: skip
+
+    with LazyProgress("A/B blocks", enabled=show_progress, after_s=0.0) as bar:
+        data: dict[str, Any] = compare_latency(
+            a, b, runtime, runtime_b, threads=threads, device=device, iters=iters, warmup=warmup,
+            spinning=ort_spinning, on_open=announce, threshold=threshold, resamples=resamples, seed=seed,
+            block_iters=block_iters, order=order, ci=ci, max_seconds=max_seconds,
+            on_progress=lambda p: bar.update(p.pairs_done, p.pairs_planned, _status(p)),
+        )  # fmt: skip
+    verdict = data["verdict"]
+    code = {"pass": 0, "fail": 1, "inconclusive": 0 if inconclusive_ok else EXIT_INCONCLUSIVE}[verdict]
+    data.update(max_seconds=max_seconds, resamples=resamples, seed=seed, ort_spinning=ort_spinning, exit_code=code)
     if json_out:
         print_json(data)
     else:
-        _print_compare(data)
-    if result.verdict == "fail":
-        raise GateFailed(
-            f"B is slower than A: p50 ratio {result.ratio_p50:.3f} (95% CI {result.ci95[0]:.3f}-{result.ci95[1]:.3f}) "
-            f"> {1 + threshold:.3f}"
-        )
-
-
-def _print_bench(result: dict) -> None:
-    from rich.table import Table
-
-    from edgepose.cli.output import stdout
-
-    title = f"edgepose bench: {result['model']} on {result['runtime']} ({result['precision']}, threads {result['threads']})"
-    table = Table(title=title)
-    for col in ("batch", "mean ms", "p50", "p90", "p99", "min", "max", "std", "FPS", "images/s"):
-        table.add_column(col, justify="right")
-    for entry in result["batches"]:
-        lat = entry["latency_ms"]
-        fps = "-" if entry["fps"] is None else f"{entry['fps']:.1f}"
-        table.add_row(str(entry["batch"]), *(f"{lat[k]:.2f}" for k in ("mean", "p50", "p90", "p99", "min", "max", "std")),
-                      fps, f"{entry['throughput_ips']:.1f}")  # fmt: skip
-    stdout.print(table)
-    env = result["env"]
-    stdout.print(
-        f"params {result['params']}  GFLOPs {result['gflops']}  size {result['size_mb']} MB  "
-        f"peak RSS {result['peak_rss_mb']} MB  |  {env['cpu']}, {env['cores_available']} cores available, "
-        f"torch {env['torch']}, onnxruntime {env['onnxruntime']}, openvino {env['openvino']}"
-    )
-
-
-def _print_compare(data: dict) -> None:
-    from rich.table import Table
-
-    from edgepose.cli.output import stdout
-
-    table = Table(title="edgepose bench compare (interleaved, batch 1)")
-    for col in ("", "model", "runtime", "p50 ms", "p90 ms", "mean ms", "std ms"):
-        table.add_column(col)
-    for key in ("a", "b"):
-        side, lat = data[key], data[key]["latency_ms"]
-        table.add_row(key.upper(), side["model"], side["runtime"], *(f"{lat[k]:.2f}" for k in ("p50", "p90", "mean", "std")))
-    stdout.print(table)
+        print_compare(data)
     lo, hi = data["ci95"]
-    stdout.print(
-        f"p50 ratio B/A = {data['ratio_p50']:.3f}  95% CI [{lo:.3f}, {hi:.3f}]  gate: fail if CI low > "
-        f"{1 + data['threshold']:.3f}  ->  {data['verdict'].upper()}"
-    )
+    numbers = f"p50 ratio {data['ratio_p50']:.3f} (95% CI {lo:.3f}-{hi:.3f})"
+    if verdict == "fail":
+        raise GateFailed(f"B is slower than A: {numbers} > {1 + threshold:.3f}")
+    if verdict == "inconclusive":
+        info(f"inconclusive: {numbers} straddles {1 + threshold:.3f} after {data['blocks']} blocks in "
+             f"{data['seconds']:.0f} s (--max-seconds {max_seconds:g}); too noisy to tell. "
+             f"{'exit 0 (--inconclusive-ok)' if inconclusive_ok else 'exit 4'}")  # fmt: skip
+        if code:
+            raise typer.Exit(code)
+
+
+def _status(p: Any) -> str:
+    if p.ci95 is None:
+        return f"{p.elapsed_s:.0f} s"
+    return f"look {p.looks}: {p.ratio:.3f} [{p.ci95[0]:.3f}, {p.ci95[1]:.3f}]  {p.elapsed_s:.0f} s"

@@ -28,6 +28,19 @@ SchemaOpt = Annotated[
     Optional[str], typer.Option("--schema", help="coco17|lsp14|mpii16 for a model without a spec")  # noqa: UP045
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document to stdout and nothing else")]
+# training under torchrun (edgepose.distributed; README "Training on several processes")
+DistBackendOpt = Annotated[str, typer.Option("--dist-backend", help="under torchrun: auto (nccl with CUDA, else gloo) "
+                                             "| gloo | nccl")]  # fmt: skip
+SyncBnOpt = Annotated[bool, typer.Option("--sync-bn", help="under torchrun: SyncBatchNorm over the processes "
+                                         "(CUDA only; default: each process normalises its share of the batch)")]  # fmt: skip
+GLOBAL_BATCH_HELP = "the GLOBAL batch: under torchrun split evenly over the processes (must divide by their number)"
+
+
+def start_distributed(backend: str) -> None:
+    """Join torchrun's process group when launched by it (nothing otherwise); before any work."""
+    from edgepose.distributed import setup
+
+    setup(backend)
 
 
 def load_model_arg(
@@ -43,3 +56,17 @@ def load_model_arg(
 
     options = LoadOptions(arch, model_factory, trust_checkpoint, input_size, schema)
     return load_artifact(model, options)
+
+
+def parse_runtimes(values: list[str] | None, default: list[str]) -> list[str]:
+    """`--runtime` values (repeatable; `none` alone: skip timing), each checked against the runtime registry."""
+    from edgepose.errors import UserError
+    from edgepose.runtimes.base import RUNTIMES
+
+    names = list(dict.fromkeys(values or default))
+    if names == ["none"]:
+        return []
+    for name in names:
+        if name not in RUNTIMES:
+            raise UserError(f"unknown runtime '{name}' for --runtime: {', '.join(RUNTIMES.names())} or none")
+    return names

@@ -35,6 +35,15 @@ PredictionsOpt = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option("--predictions", help="score a COCO keypoint-results JSON (or an annotations file) instead of a model"),
 ]
+PrecisionOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--precision", help="runtime precision: fp16 (torch on CUDA), bf16 (torch CPU autocast, openvino "
+                 "hint; CPUs with native bf16); default: the model's own"),
+]
+AllowOutsideOpt = Annotated[
+    bool,
+    typer.Option("--allow-outside-images", help="accept image paths that lead out of the image folder (absolute or ../)"),
+]
 SmoothOpt = Annotated[
     str, typer.Option("--smooth", help="none|one-euro: One-Euro filter along each track before scoring (clip data)")
 ]
@@ -43,6 +52,11 @@ BetaOpt = Annotated[float, typer.Option("--beta", help="One-Euro speed coefficie
 DCutoffOpt = Annotated[float, typer.Option("--d-cutoff", help="One-Euro cutoff of the speed estimate, Hz")]
 FpsOpt = Annotated[float, typer.Option("--fps", help="frame rate of the clips for --smooth (frames carry no timestamps)")]
 OutOpt = Annotated[Optional[str], typer.Option("--out", "-o", help="also write the JSON result to this file")]  # noqa: UP045
+SavePredictionsOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--save-predictions", help="also write the predictions as a COCO keypoint-results JSON "
+                 "(the file `edgepose predict` writes; `eval --predictions` re-scores it)"),
+]  # fmt: skip
 
 OVERALL = (
     ("OKS AP", "oks_ap"), ("OKS AP50", "oks_ap50"), ("OKS AP75", "oks_ap75"), ("OKS AR", "oks_ar"),
@@ -67,6 +81,9 @@ def eval_command(
     device: DeviceOpt = None,
     out: OutOpt = None,
     predictions: PredictionsOpt = None,
+    precision: PrecisionOpt = None,
+    save_predictions: SavePredictionsOpt = None,
+    allow_outside_images: AllowOutsideOpt = False,
     smooth: SmoothOpt = "none",
     min_cutoff: MinCutoffOpt = 1.0,
     beta: BetaOpt = 0.0,
@@ -85,6 +102,7 @@ def eval_command(
 
     With --predictions and no MODEL it scores keypoints from a file with the same metric code (the
     annotations file itself scores OKS AP 1.0: edgepose eval --predictions val.json --data val.json).
+    --save-predictions p.json keeps the model's keypoints; `eval --predictions p.json` gives the same metrics.
     On clip data (video_id / frame_id / track_id) it also reports jitter and acceleration error per
     track (metrics.temporal); --smooth one-euro filters each track first, e.g.
     edgepose eval frame.pt --data clips.json --smooth one-euro --min-cutoff 1 --beta 0.5
@@ -92,17 +110,22 @@ def eval_command(
     import contextlib
     import sys
 
+    from edgepose.deploy.decode import REFINE_METHODS
     from edgepose.errors import UserError
     from edgepose.evaluate import evaluate
-    from edgepose.metrics.decode import REFINE_METHODS
+    from edgepose.paths import check_output
     from edgepose.runtimes import open_session
 
     if decode not in REFINE_METHODS:
         raise UserError(f"--decode must be one of {', '.join(REFINE_METHODS)}, got '{decode}'")
     smoothing = _smoothing(smooth, min_cutoff, beta, d_cutoff, fps)
+    if out:
+        check_output(out, [model, data, predictions], option="--out")
     if predictions is not None:
         if model is not None or model_factory is not None:
             raise UserError("give either MODEL or --predictions, not both")
+        if save_predictions is not None:
+            raise UserError("--save-predictions writes a model's predictions; with --predictions there is no model")
         if smoothing is not None:
             raise UserError("--smooth applies to a MODEL's predictions, not to --predictions")
         from edgepose.metrics.predictions_file import evaluate_predictions_file
@@ -110,12 +133,14 @@ def eval_command(
         _emit(evaluate_predictions_file(predictions, data), out, json_out)
         return
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
-    session = open_session(artifact, runtime=runtime, threads=threads, device=device)
+    session = open_session(artifact, runtime=runtime, threads=threads, device=device, precision=precision)
     name = str(artifact.path) if artifact.path else f"factory {artifact.arch_kwargs.get('ref', '')}"
     with contextlib.redirect_stdout(sys.stderr):  # nothing a library prints may reach --json stdout
         result = evaluate(
             session, artifact.spec, data, batch_size=batch, flip=flip, workers=workers, progress=not json_out,
             limit=limit, image_root=image_root, refine=decode, model_name=name, runtime_name=runtime,
+            save_predictions=save_predictions,
+            allow_outside_images=allow_outside_images,
             smooth=smoothing,
         )  # fmt: skip
     _emit(result, out, json_out)
@@ -139,8 +164,12 @@ def _smoothing(method: str, min_cutoff: float, beta: float, d_cutoff: float, fps
 
 
 def _emit(result: dict[str, Any], out: str | None, json_out: bool) -> None:
-    from edgepose.cli.output import print_json
+    from edgepose.console import info, print_json
+    from edgepose.data.coco_checks import describe_drops
 
+    dropped = describe_drops(result.get("dropped") or {})
+    if dropped:
+        info(f"warning: {dropped} (counted in the JSON under 'dropped')")
     if out:
         from edgepose.fileio import write_json
 
@@ -157,7 +186,7 @@ def print_tables(result: dict[str, Any]) -> None:
 
     from rich.table import Table
 
-    from edgepose.cli.output import stdout
+    from edgepose.console import stdout
 
     metrics = result["metrics"]
     model = str(result["model"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Optional
 
 import typer
@@ -18,6 +19,11 @@ from edgepose.cli.common import (
 )  # fmt: skip
 
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="onnx | openvino | tensorrt")]
+BundleOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--bundle", help="write a device bundle into this folder: the model, edgepose-bundle.json, README.md "
+                 "(run it with python -m edgepose.deploy.run DIR IMAGE); onnx and openvino"),
+]  # fmt: skip
 OutOpt = Annotated[str, typer.Option("--output", "-o", help="output file: .onnx, .xml (+ .bin) or .engine")]
 PrecisionOpt = Annotated[
     str, typer.Option("--precision", help="fp32 | fp16 | int8 (int8 only from a Q/DQ ONNX made by `edgepose quantize`)")
@@ -26,8 +32,9 @@ TolOpt = Annotated[
     Optional[float],  # noqa: UP045
     typer.Option(
         "--tolerance",
-        help="parity gate: max abs error for fp32 (default 1e-4); for fp16/int8 max error relative to "
-        "the reference output range (defaults 2e-2 / 1e-1). Above it: exit 1",
+        help="parity gate: fp32 max abs error / max(1, max |reference|) (default 1e-4); fp16 max error relative "
+        "to the reference output range (default 2e-2); int8 mean keypoint displacement / input diagonal "
+        "(default 1e-2). Above it: exit 1",
     ),
 ]
 
@@ -36,6 +43,7 @@ def export_command(
     model: OptionalModelArg = None,
     fmt: FormatOpt = "onnx",
     output: OutOpt = "",
+    bundle: BundleOpt = None,
     precision: PrecisionOpt = "fp32",
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="dynamic batch axis (TensorRT: profile 1..max)")] = False,
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset")] = 17,
@@ -59,35 +67,69 @@ def export_command(
 ) -> None:
     """Export MODEL to ONNX, OpenVINO IR or a TensorRT engine, then check it computes what the source does.
 
-    Example: edgepose export model.pt --format onnx -o model.onnx --dynamic-batch
+    Example: edgepose export model.pt --format onnx -o model.onnx --dynamic-batch   |   edgepose export model.pt
+    --format openvino --bundle device/
     """
-    from edgepose.bench.parity import dataset_images, verify_export
-    from edgepose.cli.output import info, print_json
+    from edgepose.bench.parity import check_source_finite, dataset_images, verify_export
+    from edgepose.console import info, print_json
     from edgepose.errors import UserError
-    from edgepose.export.convert import FORMATS, INT8_HINT, PRECISIONS, export_model, source_precision
+    from edgepose.export.bundle import BUNDLE_FORMATS
+    from edgepose.export.convert import INT8_HINT, export_model, source_precision
+    from edgepose.formats import (
+        EXPORT_FORMATS,
+        EXPORT_PRECISIONS,
+        PRECISIONS,
+        check_choice,
+        check_output_suffix,
+        file_name,
+    )
+    from edgepose.paths import check_output
 
+    if bundle is not None:
+        if fmt not in BUNDLE_FORMATS:
+            raise UserError(f"--bundle holds an ONNX or OpenVINO model, not {fmt}")
+        if output:
+            raise UserError("--bundle DIR writes DIR/model.onnx (or model.xml): leave out -o")
+        from pathlib import Path
+
+        output = str(Path(bundle) / file_name(fmt))
     if not output:
-        raise UserError("give the output file with -o OUT (e.g. -o model.onnx)")
+        raise UserError("give the output file with -o OUT (e.g. -o model.onnx) or a bundle folder with --bundle DIR")
     if verify_samples < 0:
         raise UserError(f"--verify-samples must be >= 0, got {verify_samples}")
     # bad input is refused before any progress line, so stderr holds the one error line (DESIGN.md)
-    if fmt not in FORMATS:
-        raise UserError(f"unknown export format '{fmt}'; choose one of {', '.join(FORMATS)}")
-    if precision not in PRECISIONS:
-        raise UserError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
+    check_choice("export format", fmt, EXPORT_FORMATS)
+    check_choice("precision", precision, PRECISIONS)
+    check_choice(f"{fmt} precision", precision, EXPORT_PRECISIONS[fmt])
+    check_output_suffix(fmt, output)
+    check_output(output, [model, verify_data, timing_cache])
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise UserError(f"--opset must be from {MIN_OPSET} to {MAX_OPSET}, got {opset}")
+    if max_batch < 1 or not 1 <= opt_batch <= max_batch:
+        raise UserError(f"need 1 <= --opt-batch ({opt_batch}) <= --max-batch ({max_batch})")
+    if tolerance is not None and not (math.isfinite(tolerance) and tolerance >= 0):
+        raise UserError(f"--tolerance must be a finite number >= 0, got {tolerance}")
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
     if precision == "int8" and source_precision(artifact) != "int8":
         raise UserError(INT8_HINT)
+    # everything that can be refused is checked before the first progress line (exit 2 = one line on stderr)
+    images = dataset_images(verify_data, artifact.spec, verify_samples) if verify_data else None
+    if verify_samples == 0 and images is None:
+        raise UserError("--verify-samples 0 without --verify-data leaves nothing to verify the export on")
+    check_source_finite(artifact)
     info(f"exporting {artifact.path or artifact.arch} to {fmt} ({precision}) ...")
     result = export_model(
         artifact, fmt, output, precision=precision, dynamic_batch=dynamic_batch, opset=opset,
         simplify=not no_simplify, opt_batch=opt_batch, max_batch=max_batch, timing_cache=timing_cache,
     )  # fmt: skip
-    images = dataset_images(verify_data, artifact.spec, verify_samples) if verify_data else None
     info(f"verifying {result.path} against the source on {verify_samples} random inputs"
          + (f" and {len(images)} images" if images is not None else "") + " ...")  # fmt: skip
     report = verify_export(artifact, result.path, precision, n_random=verify_samples, images=images, tolerance=tolerance)
     data = {**result.to_dict(), "parity": report.to_dict(), "verdict": "pass" if report.passed else "fail"}
+    if bundle is not None and report.passed:  # a model that fails its parity check is not packed for a device
+        from edgepose.export.bundle import write_model_bundle
+
+        data["bundle"] = str(write_model_bundle(result.path, source=artifact.path))
     if json_out:
         print_json(data)
     else:
@@ -95,10 +137,15 @@ def export_command(
     report.check()
 
 
+# 13: per-channel Q/DQ (edgepose quantize, recipes' export.opset >= 13); 20: the newest torch's TorchScript
+# exporter (torch.onnx.export(dynamo=False), which edgepose uses) writes
+MIN_OPSET, MAX_OPSET = 13, 20
+
+
 def _print_table(data: dict) -> None:
     from rich.table import Table
 
-    from edgepose.cli.output import stdout
+    from edgepose.console import stdout
 
     parity = data["parity"]
     table = Table(title=f"edgepose export: {data['output']}", show_header=False)

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from edgepose.cli.common import (
+    GLOBAL_BATCH_HELP,
     ArchOpt,
+    DistBackendOpt,
     FactoryOpt,
     InputSizeOpt,
     JsonOpt,
     OptionalModelArg,
     SchemaOpt,
+    SyncBnOpt,
     TrustOpt,
     load_model_arg,
+    parse_runtimes,
+    start_distributed,
 )  # fmt: skip
 
 OptStr = Optional[str]  # noqa: UP045
@@ -28,8 +32,8 @@ DEFAULT_RUNTIMES = ["onnxruntime", "openvino"]
 def ghost_command(
     model: OptionalModelArg = None,
     output: Annotated[str, typer.Option("--output", "-o", help="ghosted checkpoint to write (.pt)")] = "",
-    ratio: Annotated[int, typer.Option("--ratio", help="s: 1/s of each layer's outputs come from its full conv (>= 2)")] = 2,
-    dw_kernel: Annotated[int, typer.Option("--dw-kernel", help="d: kernel of the cheap depthwise convs (odd)")] = 3,
+    ratio: Annotated[int, typer.Option("--ratio", min=2, help="s: 1/s of each layer's outputs come from its full conv (>= 2)")] = 2,
+    dw_kernel: Annotated[int, typer.Option("--dw-kernel", min=1, help="d: kernel of the cheap depthwise convs (odd)")] = 3,
     include: Annotated[Strings, typer.Option("--include", help="replace only layers matching (wildcards, repeatable)")] = None,
     exclude: Annotated[Strings, typer.Option("--exclude", help="never replace layers matching (wildcards, repeatable)")] = None,
     no_deconv: Annotated[bool, typer.Option("--no-deconv", help="leave transposed convs (deconvs) as they are")] = False,
@@ -38,20 +42,22 @@ def ghost_command(
     keep_stem: Annotated[bool, typer.Option("--keep-stem/--ghost-stem", help="leave the first conv on the image alone")] = True,
     calib: Annotated[OptStr, typer.Option("--calib", help="COCO keypoints JSON whose images fit the init "
                                           "(default: --finetune-data; else random inputs)")] = None,  # fmt: skip
-    calib_images: Annotated[int, typer.Option("--calib-images", help="images for the least-squares init (0: weights only)")] = 16,
+    calib_images: Annotated[int, typer.Option("--calib-images", min=0, help="images for the least-squares init (0: weights only)")] = 16,
     finetune_data: Annotated[OptStr, typer.Option("--finetune-data", help="COCO keypoints JSON to fine-tune on")] = None,
-    epochs: Annotated[OptInt, typer.Option("--epochs", help="fine-tuning epochs (default 3 with --finetune-data)")] = None,
+    epochs: Annotated[OptInt, typer.Option("--epochs", min=0, max=10_000, help="fine-tuning epochs (default 3 with --finetune-data)")] = None,
     lr: Annotated[float, typer.Option("--lr", help="fine-tuning peak learning rate")] = 5e-4,
-    distill: Annotated[float, typer.Option("--distill", help="teacher (original model) share of the targets, 0..1")] = 0.5,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="fine-tuning batch size")] = 32,
-    max_steps: Annotated[OptInt, typer.Option("--max-steps", help="fine-tuning steps per epoch at most")] = None,
+    distill: Annotated[float, typer.Option("--distill", min=0.0, max=1.0, help="teacher (original model) share of the targets, 0..1")] = 0.5,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help=f"fine-tuning batch size, {GLOBAL_BATCH_HELP}")] = 32,
+    max_steps: Annotated[OptInt, typer.Option("--max-steps", min=1, help="fine-tuning steps per epoch at most")] = None,
+    sync_bn: SyncBnOpt = False,
+    dist_backend: DistBackendOpt = "auto",
     eval_data: Annotated[OptStr, typer.Option("--eval", help="COCO keypoints JSON: accuracy before/after")] = None,
-    eval_limit: Annotated[OptInt, typer.Option("--eval-limit", help="score only the first N people")] = None,
+    eval_limit: Annotated[OptInt, typer.Option("--eval-limit", min=1, help="score only the first N people")] = None,
     val_data: Annotated[OptStr, typer.Option("--val", help="data that picks the best fine-tuning epoch (default: --eval)")] = None,
     runtime: Annotated[Strings, typer.Option("--runtime", help="runtime(s) for the latency ratio, repeatable "
                                              "(default: onnxruntime and openvino; none: skip)")] = None,  # fmt: skip
-    threads: Annotated[OptInt, typer.Option("--threads", help="CPU threads for fine-tuning and timing")] = None,
-    iters: Annotated[int, typer.Option("--iters", help="interleaved timing iterations")] = 60,
+    threads: Annotated[OptInt, typer.Option("--threads", min=1, help="CPU threads for fine-tuning and timing")] = None,
+    iters: Annotated[int, typer.Option("--iters", min=2, help="interleaved timing iterations")] = 60,
     arch: ArchOpt = None,
     model_factory: FactoryOpt = None,
     trust_checkpoint: TrustOpt = False,
@@ -63,15 +69,22 @@ def ghost_command(
     latency (vs the original, interleaved in one run, per runtime) and accuracy.
 
     Example: edgepose ghost lsp.pt -o lsp-ghost.pt --ratio 2 --finetune-data train.json --epochs 10 --eval val.json --threads 2
+
+    On N processes: python -m torch.distributed.run --nproc_per_node N -m edgepose ghost ... (the fine-tune is
+    data-parallel; rank 0 writes, evaluates and times).
     """
     from edgepose.errors import UserError
     from edgepose.passes import make_config
+    from edgepose.passes.to_file import measured_rewrite
+    from edgepose.paths import check_output
 
+    start_distributed(dist_backend)
     if not output:
         raise UserError("give the output checkpoint with -o OUT (e.g. -o ghost.pt)")
     if epochs is not None and finetune_data is None:
         raise UserError("--epochs fine-tunes on --finetune-data ANN.json; give it too")
-    runtimes = _runtimes(runtime)
+    check_output(output, [model, finetune_data, eval_data, val_data, calib])
+    runtimes = parse_runtimes(runtime, DEFAULT_RUNTIMES)
     options: dict[str, Any] = {
         "ratio": ratio, "dw_kernel": dw_kernel, "include": include or ["*"], "exclude": exclude or [],
         "keep_stem": keep_stem, "deconv": not no_deconv, "bottleneck": bottleneck, "calib_images": calib_images,
@@ -79,100 +92,35 @@ def ghost_command(
     if finetune_data is not None:
         options["finetune"] = {
             "lr": lr, "distill": distill, "batch_size": batch_size, "max_steps_per_epoch": max_steps,
-            **({"epochs": epochs} if epochs is not None else {}),
+            "sync_bn": sync_bn, **({"epochs": epochs} if epochs is not None else {}),
         }  # fmt: skip
     cfg = make_config("ghost", options)
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
     artifact.require_torch("ghost")
-    result, records = run_ghost(artifact, cfg, Path(output), finetune_data, val_data or eval_data, calib, threads)
-    data = measure(artifact, result, runtimes, eval_data, eval_limit, threads, iters)
-    data.update(model=str(artifact.path or artifact.arch), output=output, ghost=records.get("ghost"),
-                finetune=records.get("ghost_finetune"))  # fmt: skip
+    data = measured_rewrite(
+        "ghost", artifact, cfg, output, runtimes=runtimes, eval_data=eval_data, eval_limit=eval_limit, iters=iters,
+        train_data=finetune_data, val_data=val_data or eval_data, calib_data=calib, threads=threads,
+        ghosted_from=str(artifact.path or artifact.arch),
+    )  # fmt: skip
+    data["finetune"] = data["records"].get("ghost_finetune")
     if json_out:
-        from edgepose.cli.output import print_json
+        from edgepose.console import print_json
 
         print_json(data)
         return
     _print(data)
 
 
-def _runtimes(values: list[str] | None) -> list[str]:
-    from edgepose.errors import UserError
-    from edgepose.runtimes.base import RUNTIMES
-
-    names = list(dict.fromkeys(values or DEFAULT_RUNTIMES))
-    if names == ["none"]:
-        return []
-    for name in names:
-        if name not in RUNTIMES:
-            raise UserError(f"unknown runtime '{name}' for --runtime: {', '.join(RUNTIMES.names())} or none")
-    return names
-
-
-def run_ghost(
-    artifact: Any, cfg: Any, output: Path, finetune_data: str | None, val_data: str | None, calib: str | None,
-    threads: int | None,
-) -> tuple[Any, dict[str, Any]]:  # fmt: skip
-    """Run the pass with its work files beside OUT (kept only while interrupted), then save OUT atomically."""
-    import shutil
-
-    from edgepose.checkpoint import save_checkpoint
-    from edgepose.cli.output import info
-    from edgepose.passes import RunContext, apply_pass
-
-    work_dir = output.parent / f".{output.name}.work"
-    ctx = RunContext(
-        work_dir=work_dir, train_data=Path(finetune_data) if finetune_data else None,
-        val_data=Path(val_data) if val_data else None, calib_data=Path(calib) if calib else None,
-        threads=threads, log=info,
-    )  # fmt: skip
-    result = apply_pass(artifact, "ghost", cfg, ctx)
-    save_checkpoint(result, output, ghost_config=cfg.model_dump(mode="json"), ghosted_from=str(artifact.path or artifact.arch))
-    shutil.rmtree(work_dir, ignore_errors=True)
-    return result, ctx.records
-
-
-def measure(
-    before: Any, after: Any, runtimes: list[str], eval_data: str | None, eval_limit: int | None,
-    threads: int | None, iters: int,
-) -> dict[str, Any]:  # fmt: skip
-    """compare_step on the first runtime (with accuracy), then the latency ratio on each further one."""
-    from edgepose.cli.output import info
-    from edgepose.report.compare import compare_step, latency_ratio
-    from edgepose.runtimes.base import is_available
-
-    available = []
-    notes = {}
-    for name in runtimes:
-        ok, reason = is_available(name)
-        if ok:
-            available.append(name)
-        else:
-            notes[name] = f"not measured: {reason}"
-    info("measuring before / after" + (f" on {', '.join(available)}" if available else "") + " ...")
-    report = compare_step(
-        before, after, eval_data=eval_data, runtime=available[0] if available else None, threads=threads,
-        iters=iters, eval_limit=eval_limit,
-    )  # fmt: skip
-    latencies: dict[str, Any] = dict(notes)
-    if available:
-        latencies[available[0]] = report["latency"]
-    for name in available[1:]:
-        latencies[name] = latency_ratio(before, after, name, threads=threads, iters=iters)
-    report["latencies"] = latencies
-    return report
-
-
 def _print(data: dict[str, Any]) -> None:
     """The before/after table, the latency on further runtimes, then what was replaced and how close it started."""
     from rich.table import Table
 
-    from edgepose.cli.output import stdout
     from edgepose.cli.step_table import print_step
+    from edgepose.console import stdout
 
     record = data["ghost"] or {}
     print_step(data, title=f"edgepose ghost (ratio {record.get('ratio')}, dw {record.get('dw_kernel')}): {data['output']}")
-    first = (data.get("latency") or {}).get("runtime")
+    first = (data.get("latency") or {}).get("runtime_a")
     for name, latency in data.get("latencies", {}).items():
         if name == first:
             continue
@@ -180,8 +128,9 @@ def _print(data: dict[str, Any]) -> None:
             stdout.print(f"{name}: {latency}")
             continue
         lo, hi = latency["speedup_ci95"]
-        stdout.print(f"p50 latency on {name} ({latency['threads'] or 'default'} threads): {latency['before_p50_ms']:.2f} -> "
-                     f"{latency['after_p50_ms']:.2f} ms, {latency['speedup']:.2f}x faster [{lo:.2f}, {hi:.2f}]")  # fmt: skip
+        before_ms, after_ms = latency["a"]["latency_ms"]["p50"], latency["b"]["latency_ms"]["p50"]
+        stdout.print(f"p50 latency on {name} ({latency['threads'] or 'default'} threads): {before_ms:.2f} -> "
+                     f"{after_ms:.2f} ms, {latency['speedup']:.2f}x faster [{lo:.2f}, {hi:.2f}]")  # fmt: skip
     if record.get("unchanged"):
         stdout.print(f"[yellow]model unchanged:[/] {record['unchanged']}")
         return

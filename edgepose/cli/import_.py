@@ -26,10 +26,12 @@ def import_ultralytics_command(
     """
     from edgepose.artifact import parse_input_size
     from edgepose.checkpoint import save_checkpoint
-    from edgepose.cli.output import print_json, stdout
+    from edgepose.console import print_json, stdout
     from edgepose.importers.ultralytics import import_ultralytics
     from edgepose.models.stats import count_params
+    from edgepose.paths import check_output
 
+    check_output(out, [checkpoint])
     artifact = import_ultralytics(checkpoint, parse_input_size(input_size) if input_size else None)
     save_checkpoint(artifact, out)
     summary = {

@@ -31,7 +31,7 @@ def info_command(
     """
     from rich.table import Table
 
-    from edgepose.cli.output import print_json, stdout
+    from edgepose.console import print_json, stdout
 
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
     data = describe(artifact)
@@ -56,7 +56,7 @@ def describe(artifact) -> dict:  # noqa: ANN001  (Artifact; imported lazily)
         "arch_kwargs": artifact.arch_kwargs,
         "spec": spec.to_dict(),
         "input_shape": list(spec.input_shape(1)),
-        "size_mb": round(Path(artifact.path).stat().st_size / 2**20, 3) if artifact.path else None,
+        "size_mb": round(_size_mb(Path(artifact.path)), 3) if artifact.path else None,
         "history": artifact.history,
         "provenance": artifact.provenance,
     }
@@ -67,6 +67,15 @@ def describe(artifact) -> dict:  # noqa: ANN001  (Artifact; imported lazily)
         data["gflops"] = round(count_gflops(artifact.model, spec), 3)
         data["output_shapes"] = output_shapes(artifact.model, spec)
     return data
+
+
+def _size_mb(path: Path) -> float:
+    """The model's size on disk: an OpenVINO IR counts its .xml and .bin together."""
+    if path.suffix.lower() == ".xml":
+        from edgepose.export.openvino import ir_size_mb
+
+        return ir_size_mb(path)
+    return path.stat().st_size / 2**20
 
 
 def _fmt(value) -> str:  # noqa: ANN001

@@ -8,12 +8,14 @@ import typer
 
 from edgepose.cli.common import (
     ArchOpt,
+    DistBackendOpt,
     FactoryOpt,
     InputSizeOpt,
     JsonOpt,
     OptionalModelArg,
     SchemaOpt,
     TrustOpt,
+    start_distributed,
 )
 
 Opt = Optional  # noqa: UP045  (Typer reads Optional[...] annotations)
@@ -31,6 +33,7 @@ def optimize_command(
     trust_checkpoint: TrustOpt = False,
     input_size: InputSizeOpt = None,
     schema: SchemaOpt = None,
+    dist_backend: DistBackendOpt = "auto",
     json_out: JsonOpt = False,
 ) -> None:
     """Optimize MODEL with a recipe: baseline, passes, export, parity, accuracy, speed, gates, report.
@@ -38,18 +41,22 @@ def optimize_command(
     With no arguments it runs the default CPU recipe on the bundled demo checkpoint and its held-out data.
 
     Example: edgepose optimize my_pose.pt --recipe cpu-int8 --data val.json --set gates.max_metric_drop=0.5
+
+    Under torchrun (python -m torch.distributed.run --nproc_per_node N -m edgepose optimize ...) only the
+    recipe's fine-tuning runs on N processes; rank 0 alone evaluates, exports, benchmarks and reports.
     """
-    from edgepose.cli.output import print_json
+    from edgepose.console import print_json
 
     if list_recipes:
         _print_recipes(json_out)
         return
-    from edgepose.cli.output import info
+    from edgepose.console import info
     from edgepose.errors import GateFailed
     from edgepose.pipeline import optimize
     from edgepose.recipe import load_recipe
 
     load_recipe(recipe, set_ or [])  # a misspelt key fails here, in well under 2 s: no torch imported yet
+    start_distributed(dist_backend)
     from edgepose.loading import LoadOptions
 
     options = LoadOptions(arch, model_factory, trust_checkpoint, input_size, schema)
@@ -69,8 +76,8 @@ def print_report(report: dict) -> None:
     """Baseline vs final table, speedups, steps and gates."""
     from rich.table import Table
 
-    from edgepose.cli.output import stdout
-    from edgepose.report.build import speedup_lines, summary_rows
+    from edgepose.console import stdout
+    from edgepose.report.markdown import speedup_lines, summary_rows
 
     table = Table(title=f"edgepose optimize: {report['recipe']} -> {report['target']}")
     table.add_column("")
@@ -81,6 +88,8 @@ def print_report(report: dict) -> None:
     stdout.print(table)
     for line in speedup_lines(report):
         stdout.print(line)
+    for decision in report.get("decisions", []):
+        stdout.print(f"step {decision['step']} {decision['pass']} (keep: auto): {decision['reason']}")
     gates = Table(title="gates")
     for column in ("gate", "limit", "value", "verdict", "what"):
         gates.add_column(column)
@@ -95,7 +104,7 @@ def _print_recipes(json_out: bool) -> None:
     import yaml
     from rich.table import Table
 
-    from edgepose.cli.output import print_json, stdout
+    from edgepose.console import print_json, stdout
     from edgepose.recipe import builtin_recipes
 
     rows = []

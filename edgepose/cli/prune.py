@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from edgepose.cli.common import (
+    GLOBAL_BATCH_HELP,
     ArchOpt,
+    DistBackendOpt,
     FactoryOpt,
     InputSizeOpt,
     JsonOpt,
     OptionalModelArg,
     SchemaOpt,
+    SyncBnOpt,
     TrustOpt,
     load_model_arg,
+    parse_runtimes,
+    start_distributed,
 )  # fmt: skip
 
 OptStr = Optional[str]  # noqa: UP045
@@ -33,8 +37,8 @@ def prune_command(
     method: Annotated[str, typer.Option("--method", help="structured | magnitude | sensitivity")] = "structured",
     importance: Annotated[str, typer.Option("--importance", help="l1 | l2 | bn_scale | taylor")] = "l1",
     global_pruning: Annotated[bool, typer.Option("--global", help="rank channels across layers (not per layer)")] = False,
-    iterative: Annotated[int, typer.Option("--iterative", help="K steps of prune -> fine-tune (epochs split over them)")] = 1,
-    round_to: Annotated[int, typer.Option("--round-to", help="keep channel counts multiples of N (0: off)")] = 8,
+    iterative: Annotated[int, typer.Option("--iterative", min=1, max=50, help="K steps of prune -> fine-tune (epochs split over them)")] = 1,
+    round_to: Annotated[int, typer.Option("--round-to", min=0, help="keep channel counts multiples of N (0: off)")] = 8,
     max_layer_ratio: Annotated[float, typer.Option("--max-layer-ratio", help="never remove more than this share of a layer")] = 0.9,
     target_gflops: Annotated[OptFloat, typer.Option("--target-gflops", help="prune until GFLOPs <= this share (e.g. 0.5); "
                                                     "replaces --ratio")] = None,  # fmt: skip
@@ -42,18 +46,21 @@ def prune_command(
     include: Annotated[Patterns, typer.Option("--include", help="prune only layers matching (wildcards, repeatable)")] = None,
     exclude: Annotated[Patterns, typer.Option("--exclude", help="never prune layers matching (wildcards, repeatable)")] = None,
     finetune_data: Annotated[OptStr, typer.Option("--finetune-data", help="COCO keypoints JSON to fine-tune on")] = None,
-    epochs: Annotated[OptInt, typer.Option("--epochs", help="fine-tuning epochs in total (default 3 with --finetune-data)")] = None,
+    epochs: Annotated[OptInt, typer.Option("--epochs", min=0, max=10_000, help="fine-tuning epochs in total (default 3 with --finetune-data)")] = None,
     lr: Annotated[float, typer.Option("--lr", help="fine-tuning peak learning rate")] = 5e-4,
-    distill: Annotated[float, typer.Option("--distill", help="teacher (unpruned model) share of the targets, 0..1")] = 0.5,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="fine-tuning batch size")] = 32,
+    distill: Annotated[float, typer.Option("--distill", min=0.0, max=1.0, help="teacher (unpruned model) share of the targets, 0..1")] = 0.5,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help=f"fine-tuning batch size, {GLOBAL_BATCH_HELP}")] = 32,
+    max_steps: Annotated[OptInt, typer.Option("--max-steps", min=1, help="fine-tuning steps per epoch at most")] = None,
+    sync_bn: SyncBnOpt = False,
+    dist_backend: DistBackendOpt = "auto",
     eval_data: Annotated[OptStr, typer.Option("--eval", help="COCO keypoints JSON: accuracy before/after")] = None,
-    eval_limit: Annotated[OptInt, typer.Option("--eval-limit", help="score only the first N people")] = None,
+    eval_limit: Annotated[OptInt, typer.Option("--eval-limit", min=1, help="score only the first N people")] = None,
     val_data: Annotated[OptStr, typer.Option("--val", help="data for the sensitivity scan and the best fine-tuning "
                                              "epoch (default: --eval)")] = None,  # fmt: skip
-    scan_images: Annotated[int, typer.Option("--scan-images", help="sensitivity: people scored per scan entry")] = 64,
+    scan_images: Annotated[int, typer.Option("--scan-images", min=1, help="sensitivity: people scored per scan entry")] = 64,
     runtime: Annotated[str, typer.Option("--runtime", help="runtime for the latency ratio (none: skip)")] = "onnxruntime",
-    threads: Annotated[OptInt, typer.Option("--threads", help="CPU threads for fine-tuning and timing")] = None,
-    iters: Annotated[int, typer.Option("--iters", help="interleaved timing iterations")] = 60,
+    threads: Annotated[OptInt, typer.Option("--threads", min=1, help="CPU threads for fine-tuning and timing")] = None,
+    iters: Annotated[int, typer.Option("--iters", min=2, help="interleaved timing iterations")] = 60,
     arch: ArchOpt = None,
     model_factory: FactoryOpt = None,
     trust_checkpoint: TrustOpt = False,
@@ -64,16 +71,23 @@ def prune_command(
     """Prune MODEL, fine-tune it, and report params, GFLOPs, latency (vs the unpruned model, one run) and accuracy.
 
     Example: edgepose prune lsp.pt -o lsp-pruned.pt --target-gflops 0.5 --finetune-data train.json --epochs 10 --eval val.json
+
+    On N processes: python -m torch.distributed.run --nproc_per_node N -m edgepose prune ... (the fine-tune is
+    data-parallel; rank 0 writes, evaluates and times).
     """
-    from edgepose.cli.output import info
+    from edgepose.console import info, print_json
     from edgepose.errors import UserError
     from edgepose.passes import make_config
     from edgepose.passes.select import check_patterns
+    from edgepose.passes.to_file import measured_rewrite
+    from edgepose.paths import check_output
 
+    start_distributed(dist_backend)
     if not output:
         raise UserError("give the output checkpoint with -o OUT (e.g. -o pruned.pt)")
     if epochs is not None and finetune_data is None:
         raise UserError("--epochs fine-tunes on --finetune-data ANN.json; give it too")
+    check_output(output, [model, finetune_data, eval_data, val_data])
     options: dict[str, Any] = {
         "method": method, "ratio": ratio, "importance": importance, "global_pruning": global_pruning,
         "iterative_steps": iterative, "round_to": round_to or None, "max_layer_ratio": max_layer_ratio,
@@ -81,59 +95,32 @@ def prune_command(
         "include": include or ["*"], "exclude": exclude or [], "sensitivity_images": scan_images,
     }  # fmt: skip
     if finetune_data is not None:
-        options["finetune"] = {"lr": lr, "distill": distill, "batch_size": batch_size,
-                               **({"epochs": epochs} if epochs is not None else {})}  # fmt: skip
+        options["finetune"] = {"lr": lr, "distill": distill, "batch_size": batch_size, "max_steps_per_epoch": max_steps,
+                               "sync_bn": sync_bn, **({"epochs": epochs} if epochs is not None else {})}  # fmt: skip
     cfg = make_config("prune", options)
+    runtimes = parse_runtimes([runtime], ["onnxruntime"])
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
     torch_model = artifact.require_torch("prune")  # an exported / quantized file: prune before export
     check_patterns(torch_model, cfg.include, "include")
     check_patterns(torch_model, cfg.exclude, "exclude")
     info(f"pruning {artifact.path or artifact.arch} ({cfg.method}) ...")
-    result, records = run_prune(artifact, cfg, Path(output), finetune_data, val_data or eval_data, threads)
-    from edgepose.report.compare import compare_step
-
-    info("measuring before / after" + (f" on {runtime}" if runtime != "none" else "") + " ...")
-    report = compare_step(
-        artifact, result, eval_data=eval_data, runtime=None if runtime == "none" else runtime, threads=threads,
-        iters=iters, eval_limit=eval_limit,
+    data = measured_rewrite(
+        "prune", artifact, cfg, output, runtimes=runtimes, eval_data=eval_data,
+        eval_limit=eval_limit, iters=iters, train_data=finetune_data, val_data=val_data or eval_data, threads=threads,
     )  # fmt: skip
-    data = {**report, "model": str(artifact.path or artifact.arch), "output": output, "prune": records.get("prune"),
-            "finetune": records.get("prune", {}).get("finetune", [])}  # fmt: skip
+    data["finetune"] = (data.get("prune") or {}).get("finetune", [])
     if json_out:
-        from edgepose.cli.output import print_json
-
         print_json(data)
         return
     _print(data)
-
-
-def run_prune(
-    artifact: Any, cfg: Any, output: Path, finetune_data: str | None, val_data: str | None, threads: int | None
-) -> tuple[Any, dict[str, Any]]:  # fmt: skip
-    """Run the pass with its work files beside OUT (kept only while interrupted), then save OUT atomically."""
-    import shutil
-
-    from edgepose.checkpoint import save_checkpoint
-    from edgepose.cli.output import info
-    from edgepose.passes import RunContext, apply_pass
-
-    work_dir = output.parent / f".{output.name}.work"
-    ctx = RunContext(
-        work_dir=work_dir, train_data=Path(finetune_data) if finetune_data else None,
-        val_data=Path(val_data) if val_data else None, threads=threads, log=info,
-    )  # fmt: skip
-    result = apply_pass(artifact, "prune", cfg, ctx)
-    save_checkpoint(result, output, prune_config=cfg.model_dump(mode="json"))
-    shutil.rmtree(work_dir, ignore_errors=True)
-    return result, ctx.records
 
 
 def _print(data: dict[str, Any]) -> None:
     """The before/after table, then what changed per layer (or the sparsity, or the chosen ratios)."""
     from rich.table import Table
 
-    from edgepose.cli.output import stdout
     from edgepose.cli.step_table import print_step
+    from edgepose.console import stdout
 
     record = data["prune"] or {}
     print_step(data, title=f"edgepose prune ({record.get('method')}): {data['output']}")
@@ -160,7 +147,7 @@ def _print_scan(scan: dict[str, Any]) -> None:
     """Accuracy drop (points) and GFLOPs saved per layer group and ratio; * marks the chosen ratio."""
     from rich.table import Table
 
-    from edgepose.cli.output import stdout
+    from edgepose.console import stdout
 
     ratios = sorted({row["ratio"] for row in scan["table"]})
     table = Table(title=f"sensitivity scan: drop in points (GFLOPs saved), baseline {scan['baseline']:.4f} "

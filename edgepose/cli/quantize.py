@@ -7,7 +7,9 @@ from typing import Annotated, Optional
 import typer
 
 from edgepose.cli.common import (
+    GLOBAL_BATCH_HELP,
     ArchOpt,
+    DistBackendOpt,
     FactoryOpt,
     InputSizeOpt,
     JsonOpt,
@@ -15,10 +17,10 @@ from edgepose.cli.common import (
     SchemaOpt,
     TrustOpt,
     load_model_arg,
+    start_distributed,
 )  # fmt: skip
 
 Opt = Optional  # noqa: UP045  (Typer reads Optional[...] annotations)
-CPU_BACKENDS = ("onnxruntime", "openvino")  # where --subpixel is on by default (their INT8 deconvs are slow or float)
 
 
 def quantize_command(
@@ -43,6 +45,8 @@ def quantize_command(
     lr: Annotated[float, typer.Option("--lr", help="QAT peak learning rate")] = 1e-4,
     distill: Annotated[float, typer.Option("--distill", min=0.0, max=1.0, help="QAT: FP32 teacher share of the target")] = 0.5,
     max_steps: Annotated[Opt[int], typer.Option("--max-steps", min=1, help="QAT: training steps per epoch at most")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help=f"QAT batch size, {GLOBAL_BATCH_HELP}")] = 32,
+    dist_backend: DistBackendOpt = "auto",
     subpixel: Annotated[Opt[bool], typer.Option("--subpixel/--no-subpixel", help="rewrite strided deconvs as conv + pixel "
                                                 "shuffle first (exact; default: on for onnxruntime and openvino)")] = None,  # fmt: skip
     threads: Annotated[Opt[int], typer.Option("--threads", min=1, help="CPU threads for calibration, scoring and timing")] = None,
@@ -57,83 +61,55 @@ def quantize_command(
     """Quantize MODEL to INT8 and report accuracy, speed and size against FP32 on the same runtime.
 
     Example: edgepose quantize lsp.pt --calib lspet_train.json --eval lspet_val.json -o lsp_int8.xml --backend openvino --max-drop 1.0
-    """
-    from edgepose.errors import UserError
 
+    QAT on N processes: python -m torch.distributed.run --nproc_per_node N -m edgepose quantize ... --mode qat
+    (the training is data-parallel; rank 0 exports, evaluates and times; PTQ runs on rank 0 alone).
+    """
+    from edgepose.errors import GateFailed, UserError
+    from edgepose.formats import QUANTIZE_BACKENDS, check_choice, check_output_suffix
+    from edgepose.passes.to_file import quantize_to_file
+    from edgepose.paths import check_output
+
+    start_distributed(dist_backend)
     if not calib:
         raise UserError("give calibration data with --calib ANN.json")
     if not output:
         raise UserError("give the output file with -o OUT (.onnx, or .xml for --backend openvino)")
-    expected = ".xml" if backend == "openvino" else ".onnx"
-    if not output.lower().endswith(expected):
-        raise UserError(f"--backend {backend} writes a {expected} file; got -o {output}")
+    check_choice("backend", backend, tuple(QUANTIZE_BACKENDS))
+    check_output_suffix(QUANTIZE_BACKENDS[backend].format, output, what=f"--backend {backend}")
+    check_output(output, [model, calib, eval_data, finetune_data])
     options = {
         "mode": mode, "backend": backend, "method": method, "calib_images": calib_images, "include": include or ["*"],
         "exclude": exclude or [], "keep_output_float": not quantize_output, "analyze": analyze, "max_drop": max_drop,
-        "eval_limit": eval_limit, "finetune": {"epochs": epochs, "lr": lr, "distill": distill, "max_steps_per_epoch": max_steps},
+        "eval_limit": eval_limit, "finetune": {"epochs": epochs, "lr": lr, "distill": distill, "max_steps_per_epoch": max_steps,
+                                          "batch_size": batch_size},
     }  # fmt: skip
     artifact = load_model_arg(model, arch, model_factory, trust_checkpoint, input_size, schema)
-    rewrite = backend in CPU_BACKENDS if subpixel is None else subpixel
-    run_quantize_command(artifact, options, calib, output, eval_data, finetune_data, threads, iters, json_out, rewrite)
+    rewrite = QUANTIZE_BACKENDS[backend].subpixel_default if subpixel is None else subpixel
+    try:
+        data = quantize_to_file(artifact, options, calib, output, eval_data=eval_data, finetune_data=finetune_data,
+                                threads=threads, iters=iters, subpixel=rewrite, progress=not json_out)  # fmt: skip
+    except GateFailed as failed:  # the budget was not met: still show what was measured, then exit 1
+        if failed.report is not None:
+            _show(failed.report, json_out)
+        raise
+    _show(data, json_out)
 
 
-def run_quantize_command(
-    artifact, options: dict, calib: str, output: str, eval_data: str | None, finetune_data: str | None,  # noqa: ANN001
-    threads: int | None, iters: int, json_out: bool, subpixel: bool = False,
-) -> None:  # fmt: skip
-    """Run the pass in a scratch folder, move the result to OUTPUT, compare with FP32, enforce --max-drop.
+def _show(data: dict, json_out: bool) -> None:
+    from edgepose.console import print_json
 
-    With `subpixel` the deconvs are first rewritten as conv + pixel shuffle (the `subpixel` pass, exact), so
-    they are quantized too; the FP32 side of the comparison stays the model as given.
-    """
-    import tempfile
-    from pathlib import Path
-
-    from edgepose.cli.output import info, print_json
-    from edgepose.errors import GateFailed
-    from edgepose.export.files import move_model_files
-    from edgepose.passes import RunContext, apply_pass
-    from edgepose.passes.quantize import RUNTIME_OF_BACKEND
-    from edgepose.report.compare import compare_step
-
-    Path(output).resolve().parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".edgepose-quantize-", dir=Path(output).resolve().parent) as tmp:
-        ctx = RunContext(
-            work_dir=Path(tmp), calib_data=Path(calib), val_data=Path(eval_data) if eval_data else None,
-            train_data=Path(finetune_data) if finetune_data else None, threads=threads, progress=not json_out,
-            log=info,
-        )  # fmt: skip
-        source = artifact
-        if subpixel and artifact.format == "torch":
-            source = apply_pass(artifact, "subpixel", None, ctx)
-        info(f"quantizing {artifact.path or artifact.arch} ({options['mode']}, {options['backend']}) ...")
-        result = apply_pass(source, "quantize", options, ctx)
-        result.path = move_model_files(result.path, Path(output))
-    record = ctx.records["quantize"]
-    if "subpixel" in ctx.records:
-        record = {**record, "subpixel": ctx.records["subpixel"]}
-    runtime = RUNTIME_OF_BACKEND[options["backend"]]
-    info(f"wrote {result.path}; comparing with FP32 on {runtime} ...")
-    report = compare_step(artifact, result, eval_data=eval_data, runtime=runtime, threads=threads, iters=iters)
-    data = {"output": str(result.path), "quantize": record, **report}
     if json_out:
         print_json(data)
     else:
         _print(data)
-    budget = record.get("budget")
-    if budget and not budget["within_budget"]:
-        raise GateFailed(
-            f"accuracy budget not met: the best INT8 model drops {budget['drop_points']:.2f} points "
-            f"(budget {budget['max_drop_points']}) with {len(budget['kept_float'])} sensitive layers float; "
-            f"it was written to {result.path}"
-        )
 
 
 def _print(data: dict) -> None:
     from rich.table import Table
 
-    from edgepose.cli.output import stdout
     from edgepose.cli.step_table import print_step
+    from edgepose.console import stdout
 
     record = data["quantize"]
     print_step(data, f"edgepose quantize: {data['output']}")

@@ -9,7 +9,7 @@ def print_step(report: dict[str, Any], title: str) -> None:
     """Rows: params, GFLOPs, size, latency p50 (and speedup with its CI), accuracy (and drop)."""
     from rich.table import Table
 
-    from edgepose.cli.output import stdout
+    from edgepose.console import stdout
 
     table = Table(title=title)
     for column in ("", "before", "after", "change"):
@@ -22,8 +22,8 @@ def print_step(report: dict[str, Any], title: str) -> None:
     if latency:
         lo, hi = latency["speedup_ci95"]
         table.add_row(
-            f"p50 latency (ms, {latency['runtime']}, {latency['threads'] or 'default'} threads)",
-            _f(latency["before_p50_ms"], 2), _f(latency["after_p50_ms"], 2),
+            f"p50 latency (ms, {latency['runtime_a']}, {latency['threads'] or 'default'} threads)",
+            _f(latency["a"]["latency_ms"]["p50"], 2), _f(latency["b"]["latency_ms"]["p50"], 2),
             f"{latency['speedup']:.2f}x faster [{lo:.2f}, {hi:.2f}]",
         )  # fmt: skip
     accuracy = report.get("accuracy")

@@ -14,15 +14,15 @@ DIFFICULTY_NAMES = ("easy", "normal", "hard")
 
 def synth_command(
     out_dir: Annotated[str, typer.Argument(help="output folder: annotations.json + images/")],
-    persons: Annotated[int, typer.Option("--persons", "-n", help="annotated people (person-frames with --sequences)")] = 100,
+    persons: Annotated[int, typer.Option("--persons", "-n", min=1, max=10_000_000, help="annotated people (person-frames with --sequences)")] = 100,
     multi: Annotated[bool, typer.Option("--multi", help="2-6 people per image (384x384 by default)")] = False,
     sequences: Annotated[bool, typer.Option("--sequences", help="smooth clips with video_id/frame_id/track_id")] = False,
-    frames: Annotated[int, typer.Option("--frames", help="frames per clip with --sequences")] = 8,
+    frames: Annotated[int, typer.Option("--frames", min=1, max=10_000, help="frames per clip with --sequences")] = 8,
     seed: Annotated[int, typer.Option("--seed", help="random seed; same seed + options = identical files")] = 0,
     image_size: Annotated[Optional[str], typer.Option("--image-size", help="HxW (default 192x192, 384x384 with --multi)")] = None,  # noqa: UP045
     difficulty: Annotated[str, typer.Option("--difficulty", help="easy|normal|hard: clutter, occluders, blur, noise")] = "normal",
     force: Annotated[bool, typer.Option("--force", help="overwrite an existing OUT_DIR/annotations.json")] = False,
-    workers: Annotated[int, typer.Option("--workers", help="processes rendering images (same output for any number)")] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="processes rendering images (same output for any number)")] = 1,
     json_out: JsonOpt = False,
 ) -> None:
     """Generate synthetic people (COCO-17 keypoints with occlusion flags) for training and tests.
@@ -31,7 +31,7 @@ def synth_command(
     """
     import time
 
-    from edgepose.cli.output import print_json, progress, stdout
+    from edgepose.console import print_json, progress, stdout
     from edgepose.data.synth import SynthConfig, generate
 
     cfg = SynthConfig(persons=persons, multi=multi, sequences=sequences, frames=frames, seed=seed,

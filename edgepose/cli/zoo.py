@@ -13,7 +13,7 @@ def zoo_command(json_out: JsonOpt = False) -> None:
     import torch
     from rich.table import Table
 
-    from edgepose.cli.output import print_json, stdout
+    from edgepose.console import print_json, stdout
     from edgepose.models import MODELS, build_model, zoo_info
     from edgepose.models.stats import count_gflops, count_params
 

@@ -1,6 +1,6 @@
 """Top-down COCO-keypoints reader: one person crop per item (or a clip of T frames of one track).
 
-Pixel convention (edgepose.data.geometry): cv2 pixel coordinates, pixel centres at integer coords.
+Pixel convention (edgepose.deploy.crop): cv2 pixel coordinates, pixel centres at integer coords.
 Keypoints come back in model-input pixels; `inv_affine` maps model-input pixels to original image
 pixels (what evaluation needs); heatmap coordinate = input coordinate / stride (SimpleBaselines).
 """
@@ -17,15 +17,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from edgepose.artifact import ModelSpec
 from edgepose.data import cocofile
-from edgepose.data.geometry import (
-    box_to_center_scale,
-    flip_affine,
-    get_affine,
-    invert_affine,
-    transform_points,
-)
 from edgepose.data.targets import default_sigma, gaussian_heatmaps, regression_targets
 from edgepose.data.transforms import IDENTITY, AugmentConfig, AugmentParams, sample_augment, to_model_input
+from edgepose.deploy.crop import crop_affine, crop_inverse, transform_points, warp_crop
+from edgepose.deploy.images import read_image_rgb
 from edgepose.errors import UserError
 from edgepose.schemas import SCHEMAS, KeypointSchema
 
@@ -33,7 +28,7 @@ from edgepose.schemas import SCHEMAS, KeypointSchema
 # and the loader already parallelises across worker processes.
 cv2.setNumThreads(1)
 
-__all__ = ["CocoPoseDataset", "make_loader", "regression_targets", "schema_from_annotations"]
+__all__ = ["CocoPoseDataset", "make_loader", "read_image_rgb", "regression_targets", "schema_from_annotations"]
 
 
 class CocoPoseDataset(Dataset):
@@ -43,7 +38,9 @@ class CocoPoseDataset(Dataset):
     the crop); keypoints (K,3) input pixels + the annotation's v; inv_affine (2,3) input -> image
     pixels; image_id, ann_id, bbox (4,) xywh, area. Clip mode (clip_length=T) stacks T frames of one
     track on a new first axis (image_id/ann_id/bbox/area become (T,) arrays), all with the same
-    augmentation draw; each frame is cropped around its own box.
+    augmentation draw; each frame is cropped around its own box. Values that cannot be scored are
+    refused and what is left out is counted in `dropped` (edgepose.data.coco_checks); image paths that
+    lead out of the image folder are refused unless `allow_outside_images`.
     """
 
     def __init__(
@@ -57,6 +54,7 @@ class CocoPoseDataset(Dataset):
         sigma: float | None = None,
         clip_length: int | None = None,
         clip_stride: int = 1,
+        allow_outside_images: bool = False,
     ):
         self.ann_file = Path(ann_file)
         self.spec = spec
@@ -67,8 +65,9 @@ class CocoPoseDataset(Dataset):
         self.schema = cocofile.resolve_schema(names, spec.schema, self.ann_file)
         self.image_root = cocofile.resolve_image_root(data, self.ann_file, image_root)
         self.instances = cocofile.collect_instances(
-            data, self.ann_file, category_id, self.schema.num_keypoints, self.image_root
+            data, self.ann_file, category_id, self.schema.num_keypoints, self.image_root, allow_outside_images
         )
+        self.dropped = dict(data.dropped)  # what the reader left out (coco_checks.DROP_KINDS)
         cocofile.check_images_exist(self.instances, self.ann_file)
         self.coco = cocofile.coco_api(data)
         if heatmap_stride <= 0:
@@ -107,13 +106,9 @@ class CocoPoseDataset(Dataset):
     def _sample(self, inst: cocofile.Instance, params: AugmentParams) -> dict[str, Any]:
         h, w = self.input_size
         image = read_image_rgb(inst.file)
-        center, scale = box_to_center_scale(inst.bbox, aspect_ratio=w / h)
-        center = center + np.asarray(params.shift) * scale
-        scale = scale * params.scale
-        affine = get_affine(center, scale, params.rotation_deg, (h, w))
-        if params.flip:
-            affine = flip_affine(affine, w)
-        crop = cv2.warpAffine(image, affine, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        affine = crop_affine(inst.bbox, (h, w), rot_deg=params.rotation_deg, scale_factor=params.scale,
+                             shift=params.shift, flip=params.flip)  # fmt: skip
+        crop = warp_crop(image, affine, (h, w))
         points = transform_points(inst.keypoints[:, :2], affine)
         vis = inst.keypoints[:, 2].copy()
         if params.flip:
@@ -127,7 +122,7 @@ class CocoPoseDataset(Dataset):
             "heatmaps": gaussian_heatmaps(keypoints, weight, self.heatmap_size, self.heatmap_stride, self.sigma),
             "target_weight": weight,
             "keypoints": keypoints,
-            "inv_affine": invert_affine(affine).astype(np.float32),
+            "inv_affine": crop_inverse(affine),
             "image_id": inst.image_id,
             "ann_id": inst.ann_id,
             "bbox": inst.bbox.astype(np.float32),
@@ -140,14 +135,6 @@ def _to_torch(sample: dict[str, Any]) -> dict[str, Any]:
     for key, value in sample.items():
         out[key] = torch.from_numpy(value) if isinstance(value, np.ndarray) else value
     return out
-
-
-def read_image_rgb(path: Path) -> np.ndarray:
-    """uint8 RGB (H, W, 3); UserError naming the file when it cannot be decoded."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise UserError(f"image {path} cannot be read (missing, corrupt or not an image)")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def _worker_init(_worker_id: int) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from edgepose.data.coco_checks import CocoDocument, as_int, check_document, image_file, is_finite
 from edgepose.errors import UserError
 from edgepose.schemas import SCHEMAS, KeypointSchema, get_schema
 
@@ -46,17 +47,21 @@ def load_json_file(path: Path, what: str = "annotation file") -> Any:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: malformed JSON ({exc})") from None
+    except RecursionError:
+        raise UserError(f"{path}: JSON nested too deeply to be a COCO file") from None
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """The COCO JSON document at `path`, or a UserError saying why it cannot be read."""
+def read_json(path: Path) -> CocoDocument:
+    """The checked COCO document at `path` (edgepose.data.coco_checks): a UserError says why it cannot be
+    read or scored; dropped entries are left out and counted in `.dropped`."""
     data = load_json_file(path)
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a COCO JSON object, got a {type(data).__name__}")
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise UserError(f"{path}: missing or invalid '{key}' list (not a COCO keypoints file?)")
-    return data
+    category_id, names = keypoint_category(data, path)
+    return check_document(data, path, category_id, len(names))
 
 
 def keypoint_category(data: dict[str, Any], path: Path) -> tuple[int, list[str]]:
@@ -65,7 +70,9 @@ def keypoint_category(data: dict[str, Any], path: Path) -> tuple[int, list[str]]
         if isinstance(cat, dict) and cat.get("keypoints"):
             if "id" not in cat:
                 raise UserError(f"{path}: keypoint category has no 'id'")
-            return int(cat["id"]), [str(n) for n in cat["keypoints"]]
+            if not isinstance(cat["keypoints"], list):
+                raise UserError(f"{path}: the keypoint category's 'keypoints' is not a list of joint names")
+            return as_int(cat["id"], "category id", str(path)), [str(n) for n in cat["keypoints"]]
     raise UserError(f"{path}: no category with a 'keypoints' list (not a COCO keypoints file?)")
 
 
@@ -91,53 +98,43 @@ def resolve_image_root(data: dict[str, Any], path: Path, image_root: Path | None
     first = data["images"][0]
     if not isinstance(first, dict) or "file_name" not in first:
         raise UserError(f"{path}: image entry has no 'file_name'")
+    if image_root is not None and not Path(image_root).is_dir():
+        raise UserError(f"--image-root {image_root} is not a folder")
     candidates = [Path(image_root)] if image_root is not None else [path.parent, path.parent / "images"]
     for root in candidates:
-        if os.path.exists(root / first["file_name"]):
+        if os.path.isfile(root / first["file_name"]):
             return root
     tried = ", ".join(str(r) for r in candidates)
     raise UserError(f"{path}: image '{first['file_name']}' not found (looked in {tried})")
 
 
 def collect_instances(
-    data: dict[str, Any], path: Path, category_id: int, num_keypoints: int, image_root: Path
-) -> list[Instance]:
-    """Person instances with labelled joints (iscrowd 0, num_keypoints > 0, a box of positive size)."""
-    images: dict[Any, dict[str, Any]] = {}
-    for img in data["images"]:
-        missing = [k for k in ("id", "file_name", "width", "height") if not isinstance(img, dict) or k not in img]
-        if missing:
-            raise UserError(f"{path}: image entry {img.get('id', '?') if isinstance(img, dict) else '?'} "
-                            f"has no '{missing[0]}'")  # fmt: skip
-        images[img["id"]] = img
+    data: dict[str, Any], path: Path, category_id: int, num_keypoints: int, image_root: Path,
+    allow_outside_images: bool = False,
+) -> list[Instance]:  # fmt: skip
+    """Person instances with labelled joints (iscrowd 0, num_keypoints > 0, a box of positive size).
+
+    `data` comes from read_json (checked, so every value here is a finite number of the right kind).
+    An image path leading out of `image_root` is refused unless `allow_outside_images`.
+    """
+    images = {int(img["id"]): img for img in data["images"]}
     instances = []
     for ann in data["annotations"]:
-        if not isinstance(ann, dict):
-            raise UserError(f"{path}: annotation entry is not an object")
         if ann.get("category_id", category_id) != category_id:
             continue
-        for key in ("id", "image_id", "keypoints", "bbox"):
-            if key not in ann:
-                raise UserError(f"{path}: annotation {ann.get('id', '?')} has no '{key}'")
-        kps = ann["keypoints"]
-        if not isinstance(kps, list) or len(kps) != 3 * num_keypoints:
-            n = len(kps) if isinstance(kps, list) else "non-list"
-            raise UserError(
-                f"{path}: annotation {ann['id']} has {n} keypoint values, expected {3 * num_keypoints} "
-                f"({num_keypoints} joints x 3)"
-            )
-        img = images.get(ann["image_id"])
+        img = images.get(int(ann["image_id"]))
         if img is None:
             raise UserError(f"{path}: annotation {ann['id']} refers to image {ann['image_id']}, which is not listed")
-        kp = np.asarray(kps, dtype=np.float32).reshape(num_keypoints, 3)
+        kp = np.asarray(ann["keypoints"], dtype=np.float32).reshape(num_keypoints, 3)
         labelled = int((kp[:, 2] > 0).sum())
         if ann.get("iscrowd", 0) or ann.get("num_keypoints", labelled) <= 0 or labelled == 0:
             continue
-        box = _clip_box(ann["bbox"], float(img["width"]), float(img["height"]), path, ann["id"])
+        box = _clip_box(ann["bbox"], float(img["width"]), float(img["height"]))
         if box is None:
             continue
         instances.append(Instance(
-            ann_id=int(ann["id"]), image_id=int(ann["image_id"]), file=image_root / img["file_name"], bbox=box,
+            ann_id=int(ann["id"]), image_id=int(ann["image_id"]),
+            file=image_file(image_root, img["file_name"], path, allow_outside_images), bbox=box,
             area=float(ann.get("area", box[2] * box[3])), keypoints=kp,
             video=img.get("video_id", img.get("vid_id")), frame=_int_or_none(img.get("frame_id")),
             track=ann.get("track_id"),
@@ -145,11 +142,8 @@ def collect_instances(
     return instances
 
 
-def _clip_box(bbox: Any, width: float, height: float, path: Path, ann_id: Any) -> np.ndarray | None:
-    try:
-        x, y, w, h = (float(v) for v in bbox)
-    except (TypeError, ValueError):
-        raise UserError(f"{path}: annotation {ann_id} has a bbox that is not 4 numbers") from None
+def _clip_box(bbox: Any, width: float, height: float) -> np.ndarray | None:
+    x, y, w, h = (float(v) for v in bbox)
     x1, y1 = max(0.0, x), max(0.0, y)
     x2, y2 = min(width, x + max(0.0, w)), min(height, y + max(0.0, h))
     if x2 - x1 <= 0 or y2 - y1 <= 0:
@@ -158,7 +152,7 @@ def _clip_box(bbox: Any, width: float, height: float, path: Path, ann_id: Any) -
 
 
 def _int_or_none(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) else None
+    return int(value) if is_finite(value) else None
 
 
 def check_images_exist(instances: list[Instance], path: Path) -> None:

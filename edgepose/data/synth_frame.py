@@ -1,6 +1,6 @@
 """One synthetic frame: people posed and placed, drawn over a background, occluded, annotated as COCO.
 
-Pixel convention as in edgepose.data.geometry: pixel centres at integer coordinates.
+Pixel convention as in edgepose.deploy.crop: pixel centres at integer coordinates.
 """
 
 from __future__ import annotations

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-REFERENCE_HEATMAP = (64, 48)  # the SimpleBaselines 256x192 heatmap, where sigma = 2
-REFERENCE_SIGMA = 2.0
+from edgepose.deploy.decode import default_sigma
 
-
-def default_sigma(heatmap_size: tuple[int, int]) -> float:
-    """Sigma 2 for a 64x48 heatmap, scaled with the heatmap's linear size (geometric mean of H and W)."""
-    h, w = heatmap_size
-    ref_h, ref_w = REFERENCE_HEATMAP
-    return REFERENCE_SIGMA * math.sqrt((h * w) / (ref_h * ref_w))
+__all__ = ["default_sigma", "gaussian_heatmaps", "regression_targets"]
 
 
 def gaussian_heatmaps(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgepose.deploy.normalize import TOP_DOWN_SCALING, scale_pixels, standardize
 from edgepose.errors import UserError
 
 
@@ -86,9 +87,9 @@ def to_model_input(
     std: tuple[float, float, float],
     params: AugmentParams = IDENTITY,
 ) -> np.ndarray:
-    """uint8 RGB (H, W, 3) -> float32 (3, H, W): /255, colour jitter, (x - mean) / std."""
-    image = image_rgb.astype(np.float32) * np.float32(1.0 / 255.0)
+    """uint8 RGB (H, W, 3) -> float32 (3, H, W): the deployed scaling and mean/std (edgepose.deploy.normalize),
+    with the colour jitter in between when training draws one."""
+    image = scale_pixels(image_rgb, TOP_DOWN_SCALING)
     if params.changes_colour:
         image = jitter_colour(image, params)
-    image = (image - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
-    return np.ascontiguousarray(image.transpose(2, 0, 1))
+    return standardize(image, mean, std)

@@ -9,9 +9,8 @@ from typing import Any
 
 from edgepose.artifact import Artifact
 from edgepose.errors import UserError
+from edgepose.formats import EXPORT_FORMATS, EXPORT_PRECISIONS, PRECISIONS, check_choice
 
-FORMATS = ("onnx", "openvino", "tensorrt")
-PRECISIONS = ("fp32", "fp16", "int8")
 INT8_HINT = (
     "INT8 needs calibration: run `edgepose quantize MODEL --calib ANN.json -o model_int8.onnx`, "
     "then export that Q/DQ ONNX"
@@ -43,10 +42,9 @@ def export_model(
     from edgepose.export.metadata import metadata_for_artifact
     from edgepose.export.onnx import DEFAULT_OPSET
 
-    if fmt not in FORMATS:
-        raise UserError(f"unknown export format '{fmt}'; choose one of {', '.join(FORMATS)}")
-    if precision not in PRECISIONS:
-        raise UserError(f"unknown precision '{precision}'; choose one of {', '.join(PRECISIONS)}")
+    check_choice("export format", fmt, EXPORT_FORMATS)
+    check_choice("precision", precision, PRECISIONS)
+    check_choice(f"{fmt} precision", precision, EXPORT_PRECISIONS[fmt])
     if artifact.model is None and artifact.format != "onnx":
         raise UserError(f"export needs an edgepose .pt checkpoint or an ONNX file; got a {artifact.format} file")
     source = source_precision(artifact)

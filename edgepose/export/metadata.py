@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from edgepose.artifact import Artifact, ModelSpec, parse_input_size
+from edgepose.artifact import Artifact, LoadOptions, ModelSpec, parse_input_size
 from edgepose.errors import UserError
-
-if TYPE_CHECKING:
-    from edgepose.loading import LoadOptions
+from edgepose.heads import head_from_shape
 
 PREFIX = "edgepose."
 SPEC_KEY = "edgepose.spec"
@@ -26,7 +24,7 @@ def build_metadata(
     source: str | None = None, history: list[dict[str, Any]] | None = None,
 ) -> dict[str, str]:  # fmt: skip
     """The edgepose metadata of an exported model, as string key/values."""
-    from edgepose import __version__
+    from edgepose.version import __version__
 
     h, w = spec.input_size
     meta = {
@@ -172,8 +170,7 @@ def _describe(spec: ModelSpec | None, io_shapes: tuple[list, list] | None, optio
         raise UserError(f"{path} has no edgepose metadata and no fixed input size: pass --input-size HxW")
     head = spec.head if spec else "heatmap"
     if spec is None and outputs:
-        out = outputs[0]
-        head = "regression" if len(out) == 3 and _static(out[-1]) and int(out[-1]) in (2, 3) else "heatmap"
+        head = head_from_shape(outputs[0]) or "heatmap"
     schema = options.schema if options and options.schema else None
     if schema:
         get_schema(schema)
@@ -212,7 +209,24 @@ def _openvino_io_shapes(path: Path) -> tuple[list, list]:
     return [dims(p) for p in model.inputs], [dims(p) for p in model.outputs]
 
 
+def _check_ir_xml(path: Path) -> None:
+    """An OpenVINO IR is an XML document with a <net> root and a .bin beside it; say so before OpenVINO's native
+    parser is given junk (it logs several lines of its own to stderr first)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        for _event, element in ET.iterparse(path, events=("start",)):
+            if element.tag != "net":
+                raise UserError(f"{path} is not an OpenVINO IR (its XML root is <{element.tag}>, not <net>)")
+            break
+    except ET.ParseError as exc:
+        raise UserError(f"{path} is not an OpenVINO IR (not well-formed XML: {exc})") from None
+    if not path.with_suffix(".bin").is_file():
+        raise UserError(f"{path}: its weights file {path.with_suffix('.bin').name} is missing beside it")
+
+
 def _read_openvino(path: str | Path) -> Any:
+    _check_ir_xml(Path(path))
     try:
         import openvino as ov
     except ImportError:

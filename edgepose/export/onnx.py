@@ -18,15 +18,15 @@ from torch import nn
 from edgepose.artifact import ModelSpec
 from edgepose.errors import UserError
 from edgepose.fileio import atomic_path
+from edgepose.heads import output_name
 
 INPUT_NAME = "input"
-OUTPUT_NAMES = {"heatmap": ("heatmaps",), "regression": ("keypoints",), "yolo": ("raw",)}
 DEFAULT_OPSET = 17
 ONNX_PRECISIONS = ("fp32", "fp16")
 
 
 def output_names(spec: ModelSpec) -> tuple[str, ...]:
-    return OUTPUT_NAMES[spec.head]
+    return (output_name(spec.head),)
 
 
 def export_onnx(

@@ -8,14 +8,16 @@ from pathlib import Path
 
 from edgepose.errors import MissingDependency, UserError
 
-OPENVINO_PRECISIONS = ("fp32", "fp16", "int8")
+OPENVINO_PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 
 def export_openvino(onnx_path: str | Path, path: str | Path, precision: str = "fp32", metadata: dict[str, str] | None = None) -> Path:
     """Convert `onnx_path` with openvino.convert_model and save `path` (.xml) + its .bin, atomically.
 
-    fp16 stores FP16-compressed weights (the CPU plugin still computes in fp32); int8 expects an ONNX
-    with Q/DQ nodes (from `edgepose quantize`), which OpenVINO turns into INT8 kernels.
+    fp16 stores FP16-compressed weights (the CPU plugin still computes in fp32); bf16 keeps fp32 weights and
+    records `edgepose.precision = bf16`, so edgepose runs the IR with INFERENCE_PRECISION_HINT bf16 (on CPUs
+    with AMX-BF16 / AVX512-BF16); int8 expects an ONNX with Q/DQ nodes (from `edgepose quantize`), which
+    OpenVINO turns into INT8 kernels.
     """
     try:
         import openvino as ov

@@ -1,11 +1,11 @@
-"""Decoding and metrics, in numpy, outside the network: one path scores every runtime (DESIGN.md).
+"""Metrics, in numpy, outside the network: one path scores every runtime (DESIGN.md).
 
-decode: heatmaps (DARK / quarter offset) or regression -> keypoints; flip-test helpers.
+The decode (heatmaps, regression, flip helpers) lives in edgepose.deploy.decode, re-exported here.
 coco_eval: OKS AP through pycocotools COCOeval. pck: PCK, PCKh, MPJPE, visible-joint F1.
 scoring: score_predictions(pred, gt) -> the eval "metrics" dict.
 """
 
-from edgepose.metrics.decode import (
+from edgepose.deploy.decode import (
     decode_heatmaps,
     decode_regression,
     flip_back,

@@ -14,19 +14,19 @@ from typing import Any
 
 import numpy as np
 
-INSTANCE_SCORE_THRESHOLD = 0.2  # keypoints below this score do not count toward the instance score
+from edgepose.deploy.pose import INSTANCE_SCORE_THRESHOLD, instance_scores
+
+__all__ = ["INSTANCE_SCORE_THRESHOLD", "build_results", "coco_from_arrays", "coco_subset", "instance_scores", "oks_ap"]
+MAX_DETS = 20  # COCOeval's keypoint maxDets: per image, only the 20 highest-scoring detections are matched
 
 
-def instance_scores(
-    keypoint_scores: np.ndarray, threshold: float = INSTANCE_SCORE_THRESHOLD, box_scores: np.ndarray | None = None
-) -> np.ndarray:
-    """(N, K) keypoint scores -> (N,) box score x mean of the scores above `threshold` (0 if none)."""
-    s = np.asarray(keypoint_scores, dtype=np.float64)
-    above = s > threshold
-    count = above.sum(axis=1)
-    mean = np.where(count > 0, (s * above).sum(axis=1) / np.maximum(count, 1), 0.0)
-    boxes = np.ones(len(s)) if box_scores is None else np.asarray(box_scores, dtype=np.float64)
-    return mean * boxes
+def beyond_max_dets(image_ids: Sequence[Any]) -> int:
+    """How many of these people (one image id each) COCOeval cannot match: those past MAX_DETS in an image."""
+    counts: dict[Any, int] = {}
+    for image_id in image_ids:
+        counts[image_id] = counts.get(image_id, 0) + 1
+    return sum(max(0, n - MAX_DETS) for n in counts.values())
+
 
 
 def build_results(

@@ -14,6 +14,7 @@ import numpy as np
 from edgepose.errors import UserError
 from edgepose.metrics.coco_eval import (
     INSTANCE_SCORE_THRESHOLD,
+    beyond_max_dets,
     build_results,
     coco_from_arrays,
     coco_subset,
@@ -48,12 +49,18 @@ def score_predictions(
 
     gt: a dataset (`.coco`, `.schema`) or a COCO object -- then `ann_ids` (N,) names the GT instance
     of each row -- or an (N, K, 3) array (then image_ids / bboxes / areas optionally describe it).
-    Returns {"metrics": {...}, "n_images", "n_instances", "schema"}; metrics["temporal"] holds jitter and
-    acceleration error (edgepose.metrics.temporal) when the annotations carry tracks, else None.
+    Returns {"metrics": {...}, "n_images", "n_instances", "schema", "dropped": {"beyond_max_dets": n}}
+    (people in images with more than COCOeval's maxDets: their predictions are not matched).
+    metrics["temporal"] holds jitter and acceleration error (edgepose.metrics.temporal) when the
+    annotations carry tracks, else None.
+    Non-finite predictions are a UserError: NaN cannot be scored (it must never score as a hit or a miss).
     """
     pred = np.asarray(pred, dtype=np.float64)
     if pred.ndim != 3 or pred.shape[-1] != 3:
         raise ValueError(f"predictions must be (N, K, 3), got shape {pred.shape}")
+    if not np.isfinite(pred).all():
+        bad = int((~np.isfinite(pred)).any(axis=(1, 2)).sum())
+        raise UserError(f"{bad} of {len(pred)} predictions hold NaN or Inf values: nothing to score")
     if schema is None:
         schema = getattr(gt, "schema", None)
     coco = getattr(gt, "coco", gt)
@@ -66,6 +73,8 @@ def score_predictions(
         raise ValueError(f"{len(pred)} predictions for {len(ann_ids)} annotation ids")
     anns = [coco.anns[a] for a in ann_ids]
     gt_kpts = np.asarray([a["keypoints"] for a in anns], dtype=np.float64).reshape(len(anns), -1, 3)
+    if not np.isfinite(gt_kpts).all() or not np.isin(gt_kpts[..., 2], (0, 1, 2)).all():
+        raise UserError("the ground truth holds NaN / Inf keypoints or a visibility outside {0, 1, 2}")
     schema = _resolve_schema(schema, gt_kpts.shape[1])
     if pred.shape[1] != schema.num_keypoints:
         raise UserError(
@@ -85,6 +94,7 @@ def score_predictions(
         "n_images": len({a["image_id"] for a in anns}),
         "n_instances": len(anns),
         "schema": schema.name,
+        "dropped": {"beyond_max_dets": beyond_max_dets([a["image_id"] for a in anns])},
     }
 
 

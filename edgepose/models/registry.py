@@ -10,6 +10,7 @@ from typing import Any
 from torch import nn
 
 from edgepose.artifact import IMAGENET_MEAN, IMAGENET_STD, ModelSpec
+from edgepose.errors import UserError
 from edgepose.registry import Registry
 from edgepose.schemas import get_schema
 
@@ -25,6 +26,7 @@ class ZooInfo:
 
 
 Builder = Callable[..., nn.Module]
+MAX_KEYPOINTS = 1024  # a head with more joints than this is a typo or a tampered file
 MODELS: Registry[Builder] = Registry("architecture")
 
 
@@ -65,7 +67,16 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
     kwargs.setdefault("num_keypoints", get_schema(zoo_info(name).spec.schema).num_keypoints)
     if "input_size" in kwargs and not takes_input_size(name):
         kwargs.pop("input_size")
-    return builder(**kwargs)
+    count = kwargs["num_keypoints"]
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_KEYPOINTS:
+        raise UserError(f"{name}: num_keypoints {count!r} must be a whole number from 1 to {MAX_KEYPOINTS}")
+    try:
+        return builder(**kwargs)
+    except (TypeError, ValueError, RuntimeError, OverflowError, ZeroDivisionError) as exc:
+        # kwargs come from users (--kw) and from checkpoint files: an unknown or impossible one is bad input
+        shown = ", ".join(f"{k}={repr(v)[:40]}" for k, v in kwargs.items())
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot build {name} with {shown}: {reason}") from None
 
 
 def takes_input_size(name: str) -> bool:

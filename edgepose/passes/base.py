@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from edgepose import distributed as dist
 from edgepose.errors import UserError
 from edgepose.registry import Registry, did_you_mean
 
@@ -36,9 +37,9 @@ class Stage(IntEnum):
 
 
 class PassConfig(BaseModel):
-    """Base of every pass config: unknown keys are errors, values are validated and typed."""
+    """Base of every pass config: unknown keys are errors, values are validated and typed (NaN / inf refused)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass
@@ -72,6 +73,7 @@ class PassInfo:
     accepts: frozenset[str]
     produces: frozenset[str]
     description: str
+    performance_rewrite: bool = False  # same function, maybe faster: a recipe may `keep: auto` it (measured)
 
 
 PASSES: Registry[PassInfo] = Registry("pass")
@@ -79,22 +81,26 @@ PASSES: Registry[PassInfo] = Registry("pass")
 
 def register_pass(
     name: str, *, config: type[PassConfig], stage: Stage, accepts: set[str] | frozenset[str],
-    produces: str | set[str] | frozenset[str], description: str = "",
+    produces: str | set[str] | frozenset[str], description: str = "", performance_rewrite: bool = False,
 ) -> Callable[[Callable[..., Artifact]], Callable[..., Artifact]]:  # fmt: skip
-    """Register `func(artifact, cfg, ctx) -> Artifact` as pass `name`."""
+    """Register `func(artifact, cfg, ctx) -> Artifact` as pass `name`.
+
+    `performance_rewrite`: the pass keeps the model's function and only may make it faster (subpixel), so a
+    recipe may mark it `keep: auto` and optimize keeps it only where it measures faster.
+    """
 
     def decorator(func: Callable[..., Artifact]) -> Callable[..., Artifact]:
         doc = description or ((func.__doc__ or "").strip().splitlines() or [""])[0]
         outputs = frozenset({produces} if isinstance(produces, str) else produces)
-        PASSES.add(name, PassInfo(name, func, config, stage, frozenset(accepts), outputs, doc))
+        PASSES.add(name, PassInfo(name, func, config, stage, frozenset(accepts), outputs, doc, performance_rewrite))
         return func
 
     return decorator
 
 
 def pass_info(name: str) -> PassInfo:
-    import edgepose.passes  # noqa: F401  (registers the built-in passes)
-
+    """The registered pass `name` (importing edgepose.passes, which any import of this module does first,
+    registers the built-in ones)."""
     return PASSES.get(name)
 
 
@@ -143,8 +149,19 @@ def apply_pass(
             f"pass '{name}' takes a {' or '.join(sorted(info.accepts))} model, got a {artifact.format} one"
             + (" (run it before quantization / export)" if "torch" in info.accepts else "")
         )
-    ctx.work_dir.mkdir(parents=True, exist_ok=True)
-    result = info.func(artifact, cfg, ctx)
+    if dist.is_main():
+        ctx.work_dir.mkdir(parents=True, exist_ok=True)
+        result = info.func(artifact, cfg, ctx)
+    else:  # another torchrun rank: its scratch files go to a private folder nobody reads (rank 0 writes the outputs)
+        import tempfile
+
+        shared = ctx.work_dir
+        with tempfile.TemporaryDirectory(prefix=f"edgepose-rank{dist.rank()}-") as tmp:
+            ctx.work_dir = Path(tmp)
+            try:
+                result = info.func(artifact, cfg, ctx)
+            finally:
+                ctx.work_dir = shared
     if result.format not in info.produces:
         raise RuntimeError(f"pass '{name}' produced a {result.format} artifact, declared {sorted(info.produces)}")
     return result

@@ -1,7 +1,8 @@
 """Fine-tuning after a structural change (prune, Ghost) or for QAT: the project's one training loop.
 
 With `distill > 0` the targets mix the ground truth with the unmodified model's outputs (the teacher
-in RunContext), which recovers accuracy faster than the labels alone after surgery.
+in RunContext), which recovers accuracy faster than the labels alone after surgery. Under torchrun the
+fine-tune is data-parallel over the processes (edgepose.train); `batch_size` is the global batch.
 """
 
 from __future__ import annotations
@@ -22,12 +23,25 @@ class FinetuneConfig(PassConfig):
 
     epochs: int = Field(3, ge=0)
     lr: float = Field(5e-4, gt=0)
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(32, ge=1, description="global batch: split evenly over torchrun processes")
     distill: float = Field(0.5, ge=0, le=1, description="teacher share of the target (0: labels only)")
     warmup_steps: int = Field(50, ge=0)
     workers: int = Field(1, ge=0)
     val_limit: int | None = Field(None, ge=1)
     max_steps_per_epoch: int | None = Field(None, ge=1)
+    sync_bn: bool = Field(False, description="SyncBatchNorm over torchrun processes (CUDA only)")
+
+
+def finetune_of(pass_name: str, cfg: PassConfig) -> FinetuneConfig | None:
+    """The fine-tuning pass `pass_name` with `cfg` will run (None when it trains nothing): the finetune pass
+    itself, prune / ghost's `finetune`, QAT's."""
+    if pass_name == "finetune":
+        found = cfg
+    elif pass_name == "quantize" and getattr(cfg, "mode", "ptq") != "qat":
+        found = None
+    else:
+        found = getattr(cfg, "finetune", None)
+    return found if isinstance(found, FinetuneConfig) and found.epochs > 0 else None
 
 
 def finetune_model(
@@ -49,7 +63,7 @@ def finetune_model(
     train_cfg = TrainConfig(
         epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
         workers=cfg.workers, seed=ctx.seed, val_limit=cfg.val_limit, distill_alpha=cfg.distill if teacher else 0.0,
-        max_steps_per_epoch=cfg.max_steps_per_epoch, threads=ctx.threads,
+        max_steps_per_epoch=cfg.max_steps_per_epoch, threads=ctx.threads, sync_bn=cfg.sync_bn,
     )  # fmt: skip
     ctx.log(f"fine-tuning for {cfg.epochs} epochs on {train_data}" + (f" (distill {cfg.distill})" if teacher else ""))
     result = train(

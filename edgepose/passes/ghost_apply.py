@@ -13,23 +13,16 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from edgepose.models.rewrites.ghost_swaps import build_module
+from edgepose.models.rewrites.surgery import get_module, set_module
 from edgepose.passes.base import RunContext, copy_torch_artifact
 from edgepose.passes.finetune import finetune_model
-from edgepose.passes.ghost_plan import (
-    Survey,
-    build_module,
-    check_fits,
-    get_module,
-    plan_swaps,
-    set_module,
-    survey_model,
-    swap_gflops,
-)  # fmt: skip
+from edgepose.passes.ghost_plan import Survey, plan_swaps, survey_model, swap_gflops
 from edgepose.passes.select import check_patterns
 
 if TYPE_CHECKING:
     from edgepose.artifact import Artifact, ModelSpec
-    from edgepose.passes.ghost import GhostConfig
+    from edgepose.passes.ghost_config import GhostConfig
 
 CHECK_INPUTS = 8  # held-out inputs on which the start is compared with the original
 
@@ -191,12 +184,3 @@ def _closeness(
 
 def _rel_err(got: torch.Tensor, want: torch.Tensor) -> float:
     return float((got - want).norm() / want.norm().clamp_min(1e-12))
-
-
-def replay_ghost(model: nn.Module, step: dict[str, Any]) -> nn.Module:
-    """Swap in the recorded Ghost modules (fresh weights: the checkpoint's state_dict fills them)."""
-    ratio, dw_kernel = int(step["ratio"]), int(step["dw_kernel"])
-    for entry in step["layers"]:
-        check_fits(get_module(model, entry["name"]), entry)
-        set_module(model, entry["name"], build_module(entry, ratio, dw_kernel))
-    return model

@@ -1,11 +1,6 @@
-"""Which layers the Ghost pass replaces, the JSON-able record of each swap, and the module it builds.
-
-A swap is a plain dict (it goes into the checkpoint history, loaded with weights_only=True):
-    {"name": "backbone.layer1.0.conv1", "kind": "conv", "in_channels": 32, "out_channels": 32,
-     "kernel_size": [3, 3], "stride": [1, 1], "padding": [1, 1], "dilation": [1, 1], "bias": false}
-"deconv" adds "output_padding"; "bottleneck" is {"name", "kind", "block", "in_channels",
-"hidden_channels", "out_channels", "stride", "kernel_size"}. `build_module` turns one into a freshly
-initialised module, for the pass and for the replay alike, so both build the same thing.
+"""Which layers the Ghost pass replaces: one surveyed forward pass, then each conv / deconv / block planned or
+skipped with its reason. The record of a swap and the module it builds are the rewrite's
+(edgepose.models.rewrites.ghost_swaps), shared with the replay on load.
 """
 
 from __future__ import annotations
@@ -16,18 +11,19 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from edgepose.errors import UserError
-from edgepose.models.ghost import GHOST_TYPES, GhostBottleneck, GhostDeconv, GhostModule, ghost_flops_ratio
-from edgepose.models.resnet import BasicBlock, Bottleneck
+from edgepose.models.ghost import GHOST_TYPES, ghost_flops_ratio
+from edgepose.models.rewrites.ghost_swaps import (
+    BLOCK_TYPES,
+    LAYER_TYPES,
+    block_entry,
+    block_shape,
+    layer_entry,
+)
 from edgepose.passes.select import matches, output_layers
 
 if TYPE_CHECKING:
     from edgepose.artifact import ModelSpec
-    from edgepose.passes.ghost import GhostConfig
-
-LAYER_TYPES = (nn.Conv2d, nn.ConvTranspose2d)
-BLOCK_TYPES = (BasicBlock, Bottleneck)
-
+    from edgepose.passes.ghost_config import GhostConfig
 
 @dataclass
 class Survey:
@@ -155,19 +151,12 @@ def _layer_reason(layer: nn.Module, name: str, survey: Survey, cfg: GhostConfig)
 
 
 def _block_reason(block: nn.Module, cfg: GhostConfig) -> str | None:
-    hidden, cout, stride = _block_shape(block)
+    hidden, cout, stride = block_shape(block)
     if hidden % cfg.ratio or cout % cfg.ratio:
         return f"block widths {hidden}/{cout} are not multiples of ratio {cfg.ratio}"
     if stride not in (1, 2):
         return f"stride {stride}"
     return None
-
-
-def _block_shape(block: nn.Module) -> tuple[int, int, int]:
-    if isinstance(block, Bottleneck):
-        return block.conv1.out_channels, block.conv3.out_channels, block.conv2.stride[0]
-    assert isinstance(block, BasicBlock)
-    return block.conv1.out_channels, block.conv2.out_channels, block.conv1.stride[0]
 
 
 def swap_gflops(entry: dict[str, Any], ratio: int, dw_kernel: int, survey: Survey) -> tuple[float, float]:
@@ -182,81 +171,3 @@ def swap_gflops(entry: dict[str, Any], ratio: int, dw_kernel: int, survey: Surve
     return before / 1e9, after / 1e9
 
 
-def layer_entry(name: str, layer: nn.Conv2d | nn.ConvTranspose2d) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "name": name, "kind": "deconv" if isinstance(layer, nn.ConvTranspose2d) else "conv",
-        "in_channels": layer.in_channels, "out_channels": layer.out_channels,
-        "kernel_size": list(layer.kernel_size), "stride": list(layer.stride),
-        "padding": layer.padding if isinstance(layer.padding, str) else list(layer.padding),
-        "dilation": list(layer.dilation), "bias": layer.bias is not None,
-    }  # fmt: skip
-    if isinstance(layer, nn.ConvTranspose2d):
-        entry["output_padding"] = list(layer.output_padding)
-    return entry
-
-
-def block_entry(name: str, block: nn.Module) -> dict[str, Any]:
-    hidden, cout, stride = _block_shape(block)
-    cin = block.conv1.in_channels  # type: ignore[union-attr]
-    return {
-        "name": name, "kind": "bottleneck", "block": type(block).__name__, "in_channels": cin,
-        "hidden_channels": hidden, "out_channels": cout, "stride": stride, "kernel_size": 1,
-    }  # fmt: skip
-
-
-def build_module(entry: dict[str, Any], ratio: int, dw_kernel: int) -> nn.Module:
-    """A freshly initialised Ghost module for one recorded swap."""
-    kind = entry["kind"]
-    if kind == "bottleneck":
-        return GhostBottleneck(
-            entry["in_channels"], entry["hidden_channels"], entry["out_channels"], entry["stride"],
-            entry["kernel_size"], ratio=ratio, dw_kernel=dw_kernel,
-        )  # fmt: skip
-    padding = entry["padding"] if isinstance(entry["padding"], str) else tuple(entry["padding"])
-    shape = dict(
-        kernel_size=tuple(entry["kernel_size"]), stride=tuple(entry["stride"]), padding=padding,
-        dilation=tuple(entry["dilation"]), bias=bool(entry["bias"]), ratio=ratio, dw_kernel=dw_kernel,
-    )  # fmt: skip
-    if kind == "conv":
-        return GhostModule(entry["in_channels"], entry["out_channels"], **shape)
-    if kind == "deconv":
-        return GhostDeconv(entry["in_channels"], entry["out_channels"], output_padding=tuple(entry["output_padding"]), **shape)
-    raise UserError(f"checkpoint history step 'ghost' has a layer of unknown kind '{kind}'; upgrade edgepose")
-
-
-def check_fits(module: nn.Module, entry: dict[str, Any]) -> None:
-    """UserError unless `module` is what the recorded swap replaced (same type and channel counts)."""
-    kind, name = entry["kind"], entry["name"]
-    if kind == "bottleneck":
-        ok = type(module).__name__ == entry["block"] and _block_shape(module)[:2] == (
-            entry["hidden_channels"], entry["out_channels"])  # fmt: skip
-        expected = f"a {entry['block']} of widths {entry['hidden_channels']}/{entry['out_channels']}"
-    else:
-        kind_type = nn.ConvTranspose2d if kind == "deconv" else nn.Conv2d
-        ok = type(module) is kind_type and (module.in_channels, module.out_channels) == (
-            entry["in_channels"], entry["out_channels"])  # fmt: skip
-        expected = f"{kind_type.__name__}({entry['in_channels']}, {entry['out_channels']})"
-    if not ok:
-        raise UserError(
-            f"checkpoint history step 'ghost': layer {name} is {_describe(module)}, expected {expected}; "
-            "the history does not fit this architecture"
-        )
-
-
-def _describe(module: nn.Module) -> str:
-    if isinstance(module, LAYER_TYPES):
-        return f"{type(module).__name__}({module.in_channels}, {module.out_channels})"
-    return type(module).__name__
-
-
-def get_module(model: nn.Module, name: str, step: str = "ghost") -> nn.Module:
-    """Layer `name` of `model`, or a UserError saying the checkpoint history step `step` does not fit it."""
-    try:
-        return model.get_submodule(name)
-    except AttributeError:
-        raise UserError(f"checkpoint history step '{step}' names layer {name}, which this model does not have") from None
-
-
-def set_module(model: nn.Module, name: str, module: nn.Module) -> None:
-    parent_name, _, child = name.rpartition(".")
-    setattr(model.get_submodule(parent_name) if parent_name else model, child, module)

@@ -2,70 +2,30 @@
 per-layer ratios, each optionally in K steps of prune -> fine-tune (distilled from the unpruned model).
 
 The checkpoint records the plan as a history step (torch-pruning's pruning history, plain lists), which
-`register_replay("prune")` re-applies to a freshly built architecture before the weights load.
+edgepose.models.rewrites.prune_plan re-applies to a freshly built architecture before the weights load.
 With K iterative steps the fine-tuning epochs are a total, split over the steps (later steps get the
 remainder), so `epochs` costs the same whatever K is.
+
+Under torchrun (edgepose.distributed) every rank prunes its own copy, deterministically from identical inputs:
+rank 0's weights (and Taylor gradients) are broadcast before each step; the sensitivity scan and the latency
+search, which evaluate and time, run on rank 0 alone and broadcast the chosen ratios; after each step the ranks
+compare their structures and stop with an error if they differ. Only the fine-tuning is data-parallel.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
-
+from edgepose import distributed as dist
 from edgepose.errors import UserError
-from edgepose.history import register_replay
-from edgepose.passes.base import PassConfig, RunContext, Stage, copy_torch_artifact, register_pass
-from edgepose.passes.finetune import FinetuneConfig, finetune_model
+from edgepose.passes.base import RunContext, Stage, copy_torch_artifact, register_pass
+from edgepose.passes.finetune import finetune_model
+from edgepose.passes.prune_config import PruneConfig
 
 if TYPE_CHECKING:
     from torch import nn
 
     from edgepose.artifact import Artifact
-
-
-class PruneConfig(PassConfig):
-    """How to prune (recipe keys). `ratio`: channel share per layer (structured) or weight share (magnitude)."""
-
-    method: Literal["structured", "magnitude", "sensitivity"] = "structured"
-    ratio: float = Field(0.3, gt=0, lt=1)
-    target_gflops_ratio: float | None = Field(None, gt=0, lt=1, description="prune until GFLOPs <= this share")
-    target_latency_ratio: float | None = Field(None, gt=0, lt=1, description="sensitivity: ONNX Runtime p50 share")
-    importance: Literal["l1", "l2", "bn_scale", "taylor"] = "l1"
-    global_pruning: bool = False
-    iterative_steps: int = Field(1, ge=1, le=50)
-    round_to: int | None = Field(8, ge=1)
-    max_layer_ratio: float = Field(0.9, gt=0, lt=1)
-    include: list[str] = Field(default_factory=lambda: ["*"])
-    exclude: list[str] = Field(default_factory=list)
-    finetune: FinetuneConfig | None = None
-    taylor_batches: int = Field(4, ge=1, description="batches of the pose loss behind Taylor importance")
-    sensitivity_ratios: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75], min_length=1)
-    sensitivity_images: int = Field(64, ge=1, description="validation instances scored per scan entry")
-
-    @field_validator("target_latency_ratio")
-    @classmethod
-    def _latency_needs_sensitivity(cls, value: float | None, info: ValidationInfo) -> float | None:
-        if value is not None and info.data.get("method") != "sensitivity":
-            raise ValueError("a latency target needs method 'sensitivity' (structured takes target_gflops_ratio)")
-        return value
-
-    @field_validator("sensitivity_ratios")
-    @classmethod
-    def _ratios_in_range(cls, value: list[float]) -> list[float]:
-        if any(not 0 < r < 1 for r in value):
-            raise ValueError("every ratio must be between 0 and 1")
-        return sorted(set(value))
-
-    @model_validator(mode="after")
-    def _method_fits(self) -> PruneConfig:
-        if self.method == "sensitivity" and not (self.target_gflops_ratio or self.target_latency_ratio):
-            raise ValueError("method 'sensitivity' needs target_gflops_ratio or target_latency_ratio")
-        if self.method == "sensitivity" and self.global_pruning:
-            raise ValueError("method 'sensitivity' picks per-layer ratios; global_pruning does not apply")
-        if self.method == "magnitude" and (self.target_gflops_ratio or self.importance != "l1"):
-            raise ValueError("magnitude pruning ranks weights by |w| and saves no FLOPs: drop target / importance")
-        return self
 
 
 @register_pass(
@@ -112,7 +72,6 @@ def _structured(
 ) -> dict[str, Any]:  # fmt: skip
     """Channel pruning (uniform / global / sensitivity-chosen ratios) in K steps, each then fine-tuned."""
     from edgepose.models.stats import count_gflops, output_shapes
-    from edgepose.passes import prune_sensitivity as sens
     from edgepose.passes import prune_structured as ps
 
     model, spec = result.model, result.spec
@@ -126,6 +85,7 @@ def _structured(
         "target_gflops_ratio": cfg.target_gflops_ratio, "target_latency_ratio": cfg.target_latency_ratio,
         "output_layers": scope.outputs, "kept_layers": scope.ignored, "not_pruned": {}, "finetune": [], "steps": [],
     }  # fmt: skip
+    dist.broadcast_module(model)  # every rank prunes rank 0's weights, bit for bit
     _taylor(model, spec, cfg, ctx)
     if cfg.method == "sensitivity" or target is not None:  # searches prune copies unchecked: drop bad groups first
         record["not_pruned"] = ps.survey(model, spec, cfg, scope)
@@ -135,8 +95,7 @@ def _structured(
     if cfg.method == "sensitivity":
         data = ctx.need("validation data for the sensitivity scan", ctx.val_data, "--eval ANN.json (or --val)")
         ctx.log(f"sensitivity scan on the first {cfg.sensitivity_images} instances of {data} ...")
-        baseline, rows = sens.scan(model, spec, cfg, scope, data, ctx.progress)
-        ratio_dict, rounds = sens.plan_ratios(model, spec, cfg, scope, ctx, rows)
+        baseline, rows, ratio_dict, rounds = dist.on_rank_zero(lambda: _sensitivity(model, spec, cfg, scope, data, ctx))
         ratio = 0.0
         record["sensitivity"] = {
             "data": str(data), "instances": cfg.sensitivity_images, "baseline": baseline, "table": rows,
@@ -150,12 +109,14 @@ def _structured(
     history: list[list[Any]] = []
     for step, epochs in enumerate(_epochs_per_step(cfg)):
         if step > 0:
+            dist.broadcast_module(model)
             _taylor(model, spec, cfg, ctx)
         record["not_pruned"].update(ps.pruner_step(pruner, cfg, example=ps.example_input(spec)).skipped)
         history = ps.pruning_history(pruner)
         if step == cfg.iterative_steps - 1 and target is not None and count_gflops(model, spec) > target * (1 + 1e-9):
             history += _prune_more(model, spec, cfg, scope, target, record)  # global ranking may land above target
         model.zero_grad(set_to_none=True)
+        dist.check_same_structure(model, f"pruning step {step + 1}")
         entry["pruning_history"] = history
         ps.check_outputs(model, spec, shapes)
         if cfg.iterative_steps > 1:
@@ -172,6 +133,16 @@ def _structured(
     entry.update(ratio=record["ratio"], round_to=cfg.round_to, global_pruning=cfg.global_pruning)
     record["layers"] = ps.channel_table(widths, ps.layer_widths(model))
     return record
+
+
+def _sensitivity(model: nn.Module, spec: Any, cfg: PruneConfig, scope: Any, data: Any,
+                 ctx: RunContext) -> tuple[float, list[dict[str, Any]], dict[str, float], list[dict[str, Any]]]:  # fmt: skip
+    """The sensitivity scan and the per-layer ratios it leads to (evaluates and may time: rank 0 alone)."""
+    from edgepose.passes import prune_sensitivity as sens
+
+    baseline, rows = sens.scan(model, spec, cfg, scope, data, ctx.progress)
+    ratio_dict, rounds = sens.plan_ratios(model, spec, cfg, scope, ctx, rows)
+    return baseline, rows, ratio_dict, rounds
 
 
 def _prune_more(
@@ -201,6 +172,7 @@ def _magnitude(result: Artifact, cfg: PruneConfig, ctx: RunContext, entry: dict[
     record: dict[str, Any] = {"method": "magnitude", "ratio": cfg.ratio, "iterative_steps": cfg.iterative_steps,
                               "output_layers": outputs, "finetune": []}  # fmt: skip
     reached = 0.0
+    dist.broadcast_module(model)  # masks from rank 0's weights on every rank (fine-tuning keeps them equal)
     with pm.masked(model, names):
         for step, epochs in enumerate(_epochs_per_step(cfg)):
             sparsity = cfg.ratio * (step + 1) / cfg.iterative_steps
@@ -224,6 +196,7 @@ def _taylor(model: nn.Module, spec: Any, cfg: PruneConfig, ctx: RunContext) -> N
     data = ctx.train_data or ctx.calib_data or ctx.val_data
     data = ctx.need("data for Taylor importance", data, "--finetune-data ANN.json (or --eval)")
     used = taylor_gradients(model, spec, data, cfg.taylor_batches)
+    dist.broadcast_grads(model)  # rank 0's gradients: every rank ranks the channels alike
     ctx.log(f"Taylor importance from {used} batches of {data}")
 
 
@@ -241,16 +214,3 @@ def _epochs_per_step(cfg: PruneConfig) -> list[int]:
     total = cfg.finetune.epochs if cfg.finetune is not None else 0
     base, extra = divmod(total, cfg.iterative_steps)
     return [base + (1 if i >= cfg.iterative_steps - extra else 0) for i in range(cfg.iterative_steps)]
-
-
-@register_replay("prune")
-def _replay_prune(model: nn.Module, step: dict[str, Any]) -> nn.Module:
-    """Re-apply a recorded channel-pruning plan (magnitude pruning changed no shapes: nothing to do)."""
-    if step.get("method") == "magnitude" or not step.get("pruning_history"):
-        return model
-    from edgepose.passes.prune_structured import replay_pruning
-
-    try:
-        return replay_pruning(model, step["input_shape"], step["pruning_history"])
-    except Exception as exc:  # noqa: BLE001  (a plan that does not fit this architecture)
-        raise UserError(f"cannot replay the recorded pruning plan on this architecture: {exc}") from None

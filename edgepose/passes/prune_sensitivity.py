@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
+from edgepose.console import TaskBar
 from edgepose.errors import UserError
 from edgepose.models.stats import count_gflops
 from edgepose.passes.prune_structured import Scope, layer_widths, make_pruner, prune_copy
@@ -17,7 +18,7 @@ from edgepose.passes.prune_structured import Scope, layer_widths, make_pruner, p
 if TYPE_CHECKING:
     from edgepose.artifact import ModelSpec
     from edgepose.passes.base import RunContext
-    from edgepose.passes.prune import PruneConfig
+    from edgepose.passes.prune_config import PruneConfig
 
 MAX_ROUNDS = 8
 TIE_BREAK_POINTS = 1e-3  # among equally harmless choices, prefer the one that saves more
@@ -46,7 +47,7 @@ def prunable_groups(model: nn.Module, spec: ModelSpec, cfg: PruneConfig, scope: 
 def primary_score(model: nn.Module, spec: ModelSpec, data: Path, limit: int) -> float:
     """The schema's primary metric (OKS AP / PCK@0.2) of `model` on the first `limit` instances (torch)."""
     from edgepose.artifact import Artifact
-    from edgepose.report.compare import evaluate_artifact, primary_metric
+    from edgepose.measure import evaluate_artifact, primary_metric
 
     metric = primary_metric(spec.schema)
     value = evaluate_artifact(Artifact(spec=spec, model=model), data, runtime="torch", limit=limit)["metrics"].get(metric)
@@ -66,9 +67,7 @@ def scan(
     base_gflops = count_gflops(model, spec)
     baseline = primary_score(model, spec, data, cfg.sensitivity_images)
     rows: list[dict[str, Any]] = []
-    bar = _progress(progress)
-    task = bar.add_task("sensitivity scan", total=len(groups) * len(ratios), status="") if bar else None
-    try:
+    with TaskBar(progress, "sensitivity scan", len(groups) * len(ratios)) as bar:
         for name, channels in groups:
             for ratio in ratios:
                 clone, _ = prune_copy(model, spec, cfg, scope, 0.0, {name: ratio})
@@ -79,11 +78,7 @@ def scan(
                     "saved_gflops": round(base_gflops - count_gflops(clone, spec), 6), "score": round(score, 6),
                     "drop_points": round(100 * (baseline - score), 4),
                 })  # fmt: skip
-                if bar:
-                    bar.update(task, advance=1, status=f"{name} x{ratio:g}: {100 * (baseline - score):+.2f} pts")
-    finally:
-        if bar:
-            bar.stop()
+                bar.advance(status=f"{name} x{ratio:g}: {100 * (baseline - score):+.2f} pts")
     return baseline, rows
 
 
@@ -132,7 +127,7 @@ def plan_ratios(
             )
         clone, _ = prune_copy(model, spec, cfg, scope, 0.0, ratios)
         gflops = count_gflops(clone, spec)
-        latency = _latency_ratio(model, clone, spec, ctx) if cfg.target_latency_ratio else None
+        latency = _latency_ratio(model, clone, spec, ctx, cfg.latency_runtime) if cfg.target_latency_ratio else None
         rounds.append({"ratios": ratios, "gflops_ratio": round(gflops / base_gflops, 4), "latency_ratio": latency})
         short = max(0.0, gflops - target_gflops)
         if latency is not None and latency > cfg.target_latency_ratio:
@@ -143,13 +138,13 @@ def plan_ratios(
     raise UserError(f"no per-layer plan met the target ({_targets(cfg)}) in {MAX_ROUNDS} rounds; relax it")
 
 
-def _latency_ratio(before: nn.Module, after: nn.Module, spec: ModelSpec, ctx: RunContext) -> float:
-    """p50 latency after / before on ONNX Runtime CPU, interleaved in one process."""
+def _latency_ratio(before: nn.Module, after: nn.Module, spec: ModelSpec, ctx: RunContext, runtime: str) -> float:
+    """p50 latency after / before on `runtime` (FP32), interleaved in one process."""
     from edgepose.artifact import Artifact
-    from edgepose.report.compare import latency_ratio
+    from edgepose.measure import compare_latency
 
-    result = latency_ratio(Artifact(spec=spec, model=before), Artifact(spec=spec, model=after), "onnxruntime",
-                           threads=ctx.threads, iters=40)  # fmt: skip
+    result = compare_latency(Artifact(spec=spec, model=before), Artifact(spec=spec, model=after), runtime,
+                             threads=ctx.threads, iters=40)  # fmt: skip
     return float(result["ratio_p50"])
 
 
@@ -158,15 +153,5 @@ def _targets(cfg: PruneConfig) -> str:
     if cfg.target_gflops_ratio:
         parts.append(f"GFLOPs <= {cfg.target_gflops_ratio:g} of the original")
     if cfg.target_latency_ratio:
-        parts.append(f"ONNX Runtime latency <= {cfg.target_latency_ratio:g} of the original")
+        parts.append(f"{cfg.latency_runtime} latency <= {cfg.target_latency_ratio:g} of the original")
     return " and ".join(parts)
-
-
-def _progress(enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from edgepose.cli.output import progress
-
-    bar = progress()
-    bar.start()
-    return bar

@@ -19,16 +19,17 @@ import torch
 from torch import nn
 
 from edgepose.errors import UserError
+from edgepose.models.rewrites.prune_plan import History
+from edgepose.models.rewrites.surgery import model_outputs
 from edgepose.models.stats import count_gflops
 from edgepose.passes.select import output_layers, select_modules
 
 if TYPE_CHECKING:
     from edgepose.artifact import ModelSpec
-    from edgepose.passes.prune import PruneConfig
+    from edgepose.passes.prune_config import PruneConfig
 
 ROOT_TYPES: tuple[type[nn.Module], ...] = (nn.modules.conv._ConvNd, nn.Linear)
 RECURRENT_TYPES: tuple[type[nn.Module], ...] = (nn.LSTM, nn.GRU, nn.RNN)
-History = list[list[Any]]  # torch-pruning's pruning history: [module name, is out-channel pruning, indices]
 
 
 @dataclass
@@ -174,7 +175,7 @@ def _prune_checked(model: nn.Module, group: Any, example: torch.Tensor | None) -
         return "it reaches a bare nn.Parameter, which torch-pruning slices along a guessed axis"
     try:
         group.prune()
-        if check and not pv.same_outputs(expected, pv.run(model, example)):
+        if check and not pv.same_outputs(expected, model_outputs(model, example)):
             undo()
             return "torch-pruning maps its channels wrongly (e.g. a channel shuffle, split or attention reshape)"
     except Exception as exc:  # noqa: BLE001
@@ -204,19 +205,6 @@ def _channel_floors(pruner: Any, cfg: PruneConfig) -> dict[nn.Module, int]:
 def pruning_history(pruner: Any) -> History:
     """The pruner's history as plain JSON-able lists (what a checkpoint may hold)."""
     return [[str(name), bool(out), [int(i) for i in idxs]] for name, out, idxs in pruner.pruning_history()]
-
-
-def replay_pruning(model: nn.Module, input_shape: Sequence[int], history: History) -> nn.Module:
-    """Re-apply a recorded pruning history to a freshly built model (before its weights load)."""
-    import torch_pruning as tp
-
-    if not history:
-        return model
-    model.eval()
-    with torch.enable_grad():
-        graph = tp.DependencyGraph().build_dependency(model, example_inputs=torch.zeros(tuple(input_shape)))
-    graph.load_pruning_history([[str(n), bool(o), [int(i) for i in idxs]] for n, o, idxs in history])
-    return model
 
 
 def copy_with_grads(model: nn.Module) -> nn.Module:

@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from edgepose.models.rewrites.surgery import model_outputs
+
 SAFE_NODE_TYPES = {"CONV", "DEPTHWISE_CONV", "BN", "LINEAR", "PRELU", "IN", "GN", "LN", "OUTPUT"}
 CHANNEL_PRESERVING_OPS = {
     "AddBackward0", "SubBackward0", "MulBackward0", "DivBackward0", "ReluBackward0", "Relu6Backward0",
@@ -55,7 +57,7 @@ def masked_output(model: nn.Module, group: Any, example: torch.Tensor) -> list[t
                 saved.append((weight, weight.detach().clone()))
                 with torch.no_grad():
                     weight.index_fill_(dim, torch.as_tensor(list(idxs), dtype=torch.long), 0.0)
-        return run(model, example)
+        return model_outputs(model, example)
     finally:
         with torch.no_grad():
             for weight, value in saved:
@@ -82,15 +84,6 @@ def input_weights(module: Any) -> list[tuple[torch.Tensor, int]] | None:
     if isinstance(module, nn.modules.batchnorm._NormBase | nn.PReLU):
         return []  # per channel (BatchNorm, InstanceNorm); Layer/GroupNorm mix channels in their statistics
     return None
-
-
-def run(model: nn.Module, example: torch.Tensor) -> list[torch.Tensor]:
-    """The model's output tensors on `example` (a tensor, or the tensors of a tuple, list or dict output)."""
-    with torch.no_grad():
-        output = model(example)
-    if isinstance(output, dict):
-        output = list(output.values())
-    return [o for o in (output if isinstance(output, tuple | list) else [output]) if isinstance(o, torch.Tensor)]
 
 
 def same_outputs(expected: list[torch.Tensor], got: list[torch.Tensor]) -> bool:

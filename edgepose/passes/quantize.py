@@ -17,16 +17,18 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from edgepose import distributed as dist
+from edgepose.artifact import Artifact as ArtifactType
 from edgepose.errors import UserError
+from edgepose.formats import QUANTIZE_BACKENDS
 from edgepose.passes.base import PassConfig, RunContext, Stage, register_pass
 from edgepose.passes.finetune import FinetuneConfig
 
 if TYPE_CHECKING:
     from edgepose.artifact import Artifact
-    from edgepose.quantize.layers import Layer
+    from edgepose.passes.quantize_layers import Layer
 
 INT8_GRAPH = "model_int8.onnx"  # the Q/DQ ONNX every mode writes into the work dir (after QAT: the trained graph)
-RUNTIME_OF_BACKEND = {"onnxruntime": "onnxruntime", "tensorrt": "onnxruntime", "openvino": "openvino"}
 
 
 class QuantizeConfig(PassConfig):
@@ -58,8 +60,8 @@ def quantize(artifact: Artifact, cfg: QuantizeConfig, ctx: RunContext) -> Artifa
     """Quantize the model into ctx.work_dir (the input is not changed); returns the INT8 ONNX or IR artifact."""
     import onnx
 
-    from edgepose.quantize.calib import calibration_inputs, check_normalisation
-    from edgepose.quantize.layers import check_patterns, output_layers, quantizable_layers, select
+    from edgepose.passes.quantize_calib import calibration_inputs, check_normalisation
+    from edgepose.passes.quantize_layers import check_patterns, output_layers, quantizable_layers, select
 
     if cfg.mode == "qat" and artifact.model is None:
         raise UserError("QAT fine-tunes a PyTorch model: give an edgepose .pt checkpoint, not an ONNX file")
@@ -81,11 +83,13 @@ def quantize(artifact: Artifact, cfg: QuantizeConfig, ctx: RunContext) -> Artifa
     metadata = _int8_metadata(artifact, cfg)
 
     if cfg.mode == "qat":
-        from edgepose.quantize.qat import quantize_aware_train
+        from edgepose.passes.quantize_qat import quantize_aware_train
 
         out = ctx.work_dir / INT8_GRAPH
         record["qat"] = quantize_aware_train(artifact, inputs, [x.name for x in base_float], cfg.finetune, ctx, out,
                                              metadata)  # fmt: skip
+        if not dist.is_main():  # another torchrun rank: it helped train; rank 0 exported, its result is the one used
+            return ArtifactType(spec=artifact.spec, format="onnx", path=None, provenance={"torchrun_rank": dist.rank()})
         final_float: list[Layer] = list(base_float)
     else:
         quantizer = _make_quantizer(cfg, fp32_onnx, inputs, ctx.work_dir)
@@ -109,7 +113,7 @@ def fp32_graph(artifact: Artifact, work_dir: Path) -> tuple[Path, list[str]]:
         if precision != "fp32":
             raise UserError(f"{artifact.path} is an {precision} graph; quantize the FP32 model instead")
         return Path(artifact.path), []  # type: ignore[arg-type]
-    from edgepose.quantize.qat import fold_batchnorm
+    from edgepose.passes.quantize_qat import fold_batchnorm
 
     model = copy.deepcopy(artifact.model).eval()
     heads = output_layers(model, artifact.spec)
@@ -121,13 +125,13 @@ def fp32_graph(artifact: Artifact, work_dir: Path) -> tuple[Path, list[str]]:
 
 def _make_quantizer(cfg: QuantizeConfig, fp32_onnx: Path, inputs: Any, work_dir: Path) -> Any:
     if cfg.backend == "openvino":
-        from edgepose.quantize.nncf_backend import NncfQuantizer
+        from edgepose.passes.quantize_nncf import NncfQuantizer
 
         if cfg.method != "minmax":
             raise UserError(f"the openvino backend (NNCF) calibrates with its own min-max statistics; "
                             f"--method {cfg.method} is for the onnxruntime and tensorrt backends")  # fmt: skip
         return NncfQuantizer(fp32_onnx, inputs, preset=cfg.preset, fast_bias_correction=cfg.fast_bias_correction)
-    from edgepose.quantize.ort_backend import OrtQuantizer
+    from edgepose.passes.quantize_ort import OrtQuantizer
 
     target = "tensorrt" if cfg.backend == "tensorrt" else "cpu"
     return OrtQuantizer(fp32_onnx, inputs, work_dir / "ort", method=cfg.method, target=target,
@@ -143,12 +147,12 @@ def _ptq(
     The budget search first scores the plain INT8 model; only when it is over budget are the layers
     ranked (by the per-layer scan) and the most sensitive kept float.
     """
-    from edgepose.quantize.search import search_budget
+    from edgepose.passes.quantize_search import search_budget
 
     out = ctx.work_dir / INT8_GRAPH
     if not cfg.analyze and cfg.max_drop is None:
         return quantizer.quantize(base_float, out, metadata), list(base_float)
-    runtime = RUNTIME_OF_BACKEND[cfg.backend]
+    runtime = QUANTIZE_BACKENDS[cfg.backend].runtime
     score = _scorer(artifact, Path(ctx.val_data), runtime, cfg.eval_limit, ctx.threads)  # type: ignore[arg-type]
     fp32_metric = score(fp32_onnx)
     record["search_metric"] = {"name": _metric(artifact), "fp32": round(fp32_metric, 5), "runtime": runtime,
@@ -182,9 +186,9 @@ def _rank_layers(
     The scan re-quantizes once per layer, so it runs on the ONNX Runtime quantizer (calibrated once);
     for the openvino backend its ranking then guides NNCF's float list.
     """
-    from edgepose.quantize.search import analyze
+    from edgepose.passes.quantize_search import analyze
 
-    scanner, scan_score, scan_fp32, runtime = quantizer, score, fp32_metric, RUNTIME_OF_BACKEND[cfg.backend]
+    scanner, scan_score, scan_fp32, runtime = quantizer, score, fp32_metric, QUANTIZE_BACKENDS[cfg.backend].runtime
     if cfg.backend == "openvino":
         scanner = _make_quantizer(cfg.model_copy(update={"backend": "onnxruntime"}), fp32_onnx, quantizer.inputs,
                                   ctx.work_dir)  # fmt: skip
@@ -230,7 +234,7 @@ def _scorer(artifact: Artifact, data: Path, runtime: str, limit: int | None, thr
 
 
 def _metric(artifact: Artifact) -> str:
-    from edgepose.report.compare import primary_metric
+    from edgepose.measure import primary_metric
 
     return primary_metric(artifact.spec.schema)
 
@@ -246,8 +250,6 @@ def _int8_metadata(artifact: Artifact, cfg: QuantizeConfig) -> dict[str, str]:
 def _int8_artifact(artifact: Artifact, cfg: QuantizeConfig, onnx_path: Path, work_dir: Path,
                    metadata: dict[str, str]) -> Artifact:  # fmt: skip
     """The result as an Artifact: the Q/DQ ONNX, or its OpenVINO IR for the openvino backend."""
-    from edgepose.artifact import Artifact as ArtifactType
-
     path, fmt = onnx_path, "onnx"
     if cfg.backend == "openvino":
         from edgepose.export.openvino import export_openvino

@@ -5,7 +5,8 @@
 A deployment rewrite, not a compression: same function (checked on random inputs, to float rounding), same
 MACs, but every deconv becomes an ordinary convolution that INT8 runtimes quantize and run fast (OpenVINO's
 CPU plugin on AVX2 keeps ConvolutionBackpropData in f32 even inside an INT8 model). Put it before `quantize`.
-The swaps are recorded as a history step `{"step": "subpixel", "layers": [...]}` and replayed on load.
+The swaps are recorded as a history step `{"step": "subpixel", "layers": [...]}`, replayed on load by
+edgepose.models.rewrites.subpixel.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from edgepose.history import register_replay
 from edgepose.passes.base import PassConfig, RunContext, Stage, register_pass
 
 if TYPE_CHECKING:
-    from torch import nn
 
     from edgepose.artifact import Artifact
 
@@ -33,7 +32,7 @@ class SubpixelConfig(PassConfig):
 
 
 @register_pass(
-    "subpixel", config=SubpixelConfig, stage=Stage.STRUCTURE, accepts={"torch"}, produces="torch",
+    "subpixel", config=SubpixelConfig, stage=Stage.STRUCTURE, accepts={"torch"}, produces="torch", performance_rewrite=True,
     description="rewrite strided deconvs as conv + pixel shuffle (exact; INT8 runtimes then run them as INT8 convs)",
 )  # fmt: skip
 def subpixel(artifact: Artifact, cfg: SubpixelConfig, ctx: RunContext) -> Artifact:
@@ -41,10 +40,9 @@ def subpixel(artifact: Artifact, cfg: SubpixelConfig, ctx: RunContext) -> Artifa
     import torch
 
     from edgepose.errors import UserError
+    from edgepose.models.rewrites.surgery import model_outputs, set_module
     from edgepose.models.subpixel import SubpixelDeconv, subpixel_unsupported
     from edgepose.passes.base import copy_torch_artifact
-    from edgepose.passes.ghost_plan import set_module
-    from edgepose.passes.prune_verify import run
     from edgepose.passes.select import check_patterns, select_modules
 
     result = copy_torch_artifact(artifact)
@@ -67,10 +65,10 @@ def subpixel(artifact: Artifact, cfg: SubpixelConfig, ctx: RunContext) -> Artifa
         return result
     generator = torch.Generator().manual_seed(ctx.seed)
     x = torch.randn(result.spec.input_shape(2), generator=generator)
-    before = run(model, x)
+    before = model_outputs(model, x)
     for name in layers:
         set_module(model, name, SubpixelDeconv.from_deconv(model.get_submodule(name)))  # type: ignore[arg-type]
-    after = run(model, x)
+    after = model_outputs(model, x)
     error = max(float((a - b).abs().max() / max(float(b.max() - b.min()), 1e-12)) for a, b in zip(after, before, strict=True))
     record["max_rel_err"] = error
     if error > MAX_REWRITE_ERROR:
@@ -80,20 +78,3 @@ def subpixel(artifact: Artifact, cfg: SubpixelConfig, ctx: RunContext) -> Artifa
     ctx.log(f"subpixel: rewrote {len(layers)} deconvs as conv + pixel shuffle (max error {error:.2g} of the output "
             f"range){'; skipped ' + str(len(skipped)) if skipped else ''}")  # fmt: skip
     return result
-
-
-@register_replay("subpixel")
-def replay_subpixel(model: nn.Module, step: dict[str, Any]) -> nn.Module:
-    """Swap in SubpixelDeconv modules of the recorded layers' shapes (the state_dict fills the weights)."""
-    from torch import nn as torch_nn
-
-    from edgepose.errors import UserError
-    from edgepose.models.subpixel import SubpixelDeconv
-    from edgepose.passes.ghost_plan import get_module, set_module
-
-    for name in step.get("layers", []):
-        deconv = get_module(model, name, step="subpixel")
-        if not isinstance(deconv, torch_nn.ConvTranspose2d):
-            raise UserError(f"checkpoint history step 'subpixel' names {name}, a {type(deconv).__name__}, not a deconv")
-        set_module(model, name, SubpixelDeconv.from_deconv(deconv))
-    return model

@@ -3,10 +3,18 @@
 The recipe and its pass order are validated before any work; every step writes into its own sealed
 folder of the run directory, so a re-run resumes after the last completed step; the input model is
 only read. Gates that fail raise GateFailed (exit 1) after the report is written.
+
+Under torchrun (edgepose.distributed) only the recovery runs on every process: the steps up to the last one
+that fine-tunes run on every rank (their training data-parallel, their structural work alike on each rank),
+while rank 0 alone measures the baseline and each step, writes the run folder, and runs the later steps, the
+export, the parity check, the evaluation, the benchmarks and the report; the other ranks wait at a barrier
+meanwhile (nothing else runs while rank 0 times) and every rank returns rank 0's report. A resumed run reloads
+finished steps from the run folder on every rank: on several machines it must be on a shared filesystem.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +38,7 @@ def optimize(
 
     `data` is the evaluation COCO-keypoints JSON (default: the recipe's, else the demo's held-out set);
     `out` the run folder (default runs/<recipe>-<model>). With `check_gates`, a failed gate raises
-    GateFailed after report.json / report.md / report.png are written.
+    GateFailed after report.json / report.md / report.png are written; its `.report` is the report dict.
     """
     from edgepose.recipe import load_recipe
 
@@ -46,51 +54,91 @@ def optimize(
 
         model = demo_checkpoint()
     run_root = Path(out) if out else Path("runs") / f"{recipe_obj.name}-{_stem(model, options)}"
-    eval_data, calib_data, train_data = _data_files(recipe_obj, recipe_path, data, demo, log)
+    from edgepose import distributed as dist
+
+    dist.setup()  # under torchrun; the demo's data is generated once, by rank 0
+    eval_data, calib_data, train_data = dist.on_rank_zero(lambda: _data_files(recipe_obj, recipe_path, data, demo, log))
+    from edgepose.paths import check_output
+
+    check_output(run_root, [model, eval_data, calib_data, train_data, recipe_path], option="--out", folder=True)
     _check_data_needs(recipe_obj, train_data)
     return _run(model, options, recipe_obj, run_root, eval_data, calib_data, train_data, progress, log, check_gates)
 
 
 def _run(model: Any, options: LoadOptions, recipe: Recipe, run_root: Path, eval_data: Path, calib_data: Path,
          train_data: Path | None, progress: bool, log: Callable[[str], None], check_gates: bool) -> dict[str, Any]:  # fmt: skip
-    import yaml
-
-    from edgepose.fileio import write_text
+    from edgepose import distributed as dist
     from edgepose.loading import load_artifact
-    from edgepose.pipeline.final import run_final
-    from edgepose.pipeline.gates import failed, judge_gates
-    from edgepose.pipeline.measure import metric_name
-    from edgepose.pipeline.run_dir import RunDir, file_digest, fingerprint
-    from edgepose.pipeline.steps import Inputs, run_baseline, run_pass_step
-    from edgepose.report.build import build_report, write_report
+    from edgepose.pipeline.run_dir import RunDir
 
     baseline = load_artifact(model, options)
     if baseline.model is None:
         raise UserError(f"optimize starts from a PyTorch model (an edgepose .pt checkpoint or --model-factory); "
                         f"{model} is a {baseline.format} file")  # fmt: skip
     run = RunDir(run_root)
-    run.root.mkdir(parents=True, exist_ok=True)
-    write_text(run.root / "recipe.yaml", yaml.safe_dump(recipe.model_dump(by_alias=True), sort_keys=False))
+    with run.locked() if dist.is_main() else contextlib.nullcontext():  # one optimize per run folder at a time
+        return _run_locked(run, baseline, model, options, recipe, eval_data, calib_data, train_data, progress, log,
+                           check_gates)  # fmt: skip
+
+
+def _run_locked(run: Any, baseline: Any, model: Any, options: LoadOptions, recipe: Recipe, eval_data: Path,
+                calib_data: Path, train_data: Path | None, progress: bool, log: Callable[[str], None],
+                check_gates: bool) -> dict[str, Any]:  # fmt: skip
+    import yaml
+
+    from edgepose import distributed as dist
+    from edgepose.fileio import write_text
+    from edgepose.passes import make_config
+    from edgepose.passes.finetune import finetune_of
+    from edgepose.pipeline.final import run_final
+    from edgepose.pipeline.gates import failed, judge_gates
+    from edgepose.pipeline.measure import metric_name
+    from edgepose.pipeline.run_dir import file_digest, fingerprint
+    from edgepose.pipeline.steps import Inputs, run_baseline, run_pass_step
+    from edgepose.pipeline.variants import choose_auto_rewrites
+    from edgepose.report.build import build_report, write_report
+
+    with dist.rank_zero_only() as main:
+        if main:
+            run.root.mkdir(parents=True, exist_ok=True)
+            write_text(run.root / "recipe.yaml", yaml.safe_dump(recipe.model_dump(by_alias=True), sort_keys=False))
     inputs = Inputs(recipe, eval_data, calib_data, train_data, options, progress, log, baseline=baseline)
     model_key = file_digest(model) if model is not None else options.model_factory
     data_key = [file_digest(p) for p in (eval_data, calib_data, train_data)]
     key = fingerprint(model_key, options.model_factory, data_key, recipe.metric, recipe.data.model_dump(),
                       recipe.benchmark.model_dump(), recipe.target)  # fmt: skip
-    baseline_metrics = run_baseline(run, inputs, key)
-    current = baseline
-    for index, entry in enumerate(recipe.passes, start=1):
+    baseline_metrics = dist.on_rank_zero(lambda: run_baseline(run, inputs, key))
+    base_key, keys = key, []
+    for entry in recipe.passes:
         key = fingerprint(key, entry.pass_, entry.options(), recipe.seed)
-        current = run_pass_step(run, index, entry, current, inputs, key)
-    final_metrics = run_final(run, current, inputs, fingerprint(key, recipe.export.model_dump(), "final"))
-    metric = metric_name(recipe, baseline.spec.schema)
-    gates = judge_gates(recipe, metric, baseline_metrics, final_metrics)
-    report = build_report(recipe, metric, baseline_metrics, inputs.stages, final_metrics, gates, run.root)
-    write_report(report, run.root)
-    log(f"report: {run.root / 'report.md'}")
-    bad = failed(gates)
+        keys.append(key)
+    trains = [finetune_of(e.pass_, make_config(e.pass_, e.options())) is not None for e in recipe.passes]
+    shared = max((i + 1 for i, t in enumerate(trains) if t), default=0)  # steps every rank takes part in
+    current = baseline
+    for index, entry in enumerate(recipe.passes[:shared], start=1):
+        current = run_pass_step(run, index, entry, current, inputs, keys[index - 1])
+
+    def rest() -> dict[str, Any]:  # rank 0 alone from here: later steps, export, measurements, report
+        last = current
+        for index, entry in enumerate(recipe.passes[shared:], start=shared + 1):
+            last = run_pass_step(run, index, entry, last, inputs, keys[index - 1])
+        # `keep: auto` steps: measured, then kept
+        chosen = choose_auto_rewrites(run, inputs, baseline, base_key, list(recipe.passes), last, key)
+        final_metrics = run_final(run, chosen.last, chosen.inputs, fingerprint(chosen.key, recipe.export.model_dump(),
+                                                                               "final"))  # fmt: skip
+        metric = metric_name(recipe, baseline.spec.schema)
+        gates = judge_gates(recipe, metric, baseline_metrics, final_metrics)
+        report = build_report(recipe, metric, baseline_metrics, chosen.inputs.stages, final_metrics, gates, run.root,
+                              decisions=chosen.decisions)  # fmt: skip
+        write_report(report, run.root)
+        log(f"report: {run.root / 'report.md'}")
+        return report
+
+    report = dist.on_rank_zero(rest)
+    bad = failed(report["gates"])
     if check_gates and bad:
         summary = "; ".join(f"{g['name']}: {g['value']} vs limit {g['limit']}" for g in bad)
-        raise GateFailed(f"gate failed ({summary}); the report is in {run.root}")
+        raise GateFailed(f"gate failed ({summary}); the report is in {run.root}", report=report)
     return report
 
 
@@ -119,7 +167,15 @@ def _data_files(recipe: Recipe, recipe_path: Path, data: Any, demo: bool,
 
         eval_data = demo_val_data(log=log)
     train_data = resolve(recipe.data.train)
-    calib_data = resolve(recipe.data.calib) or train_data or eval_data
+    calib_data = resolve(recipe.data.calib) or train_data
+    if calib_data is None and demo and not data:
+        from edgepose.pipeline.demo import demo_calib_data
+
+        calib_data = demo_calib_data(log=log)
+    calib_data = calib_data or eval_data
+    if calib_data == eval_data and any(entry.pass_ == "quantize" for entry in recipe.passes):
+        log(f"warning: calibrating on the evaluation data ({eval_data}): the accuracy drop is then measured on the "
+            "images the INT8 ranges were fitted to; give --set data.calib=... (or data.train) to keep them apart")  # fmt: skip
     for path in (eval_data, calib_data, train_data):
         if path is not None and not path.is_file():
             raise UserError(f"data file not found: {path}")
@@ -133,6 +189,10 @@ def _check_target(recipe: Recipe) -> None:
     ok, reason = is_available(recipe.runtime)
     if not ok:
         raise UserError(f"recipe '{recipe.name}' targets {recipe.target}, which cannot run here: {reason}")
+    if recipe.export.precision == "bf16":
+        from edgepose.hardware import require_native_bf16
+
+        require_native_bf16(f"recipe '{recipe.name}' ({recipe.runtime})")
     for entry in recipe.passes:
         backend = entry.options().get("backend")
         if entry.pass_ == "quantize" and backend == "openvino" and recipe.target != "cpu-openvino":
@@ -143,12 +203,9 @@ def _check_target(recipe: Recipe) -> None:
 def _check_data_needs(recipe: Recipe, train_data: Path | None) -> None:
     """Passes that fine-tune need training data; say so before anything runs."""
     from edgepose.passes import make_config
+    from edgepose.passes.finetune import finetune_of
 
     for index, entry in enumerate(recipe.passes, start=1):
-        cfg = make_config(entry.pass_, entry.options())
-        finetune = cfg if entry.pass_ == "finetune" else getattr(cfg, "finetune", None)
-        if entry.pass_ == "quantize" and getattr(cfg, "mode", "ptq") != "qat":
-            finetune = None
-        if finetune is not None and finetune.epochs > 0 and train_data is None:
+        if finetune_of(entry.pass_, make_config(entry.pass_, entry.options())) is not None and train_data is None:
             raise UserError(f"recipe '{recipe.name}' step {index} ({entry.pass_}) fine-tunes: give training data "
                             "with --set data.train=TRAIN.json")  # fmt: skip

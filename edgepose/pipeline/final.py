@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from edgepose.errors import UserError
 from edgepose.fileio import write_json
-from edgepose.pipeline.measure import eval_summary, side_by_side
+from edgepose.formats import file_name
+from edgepose.measure import compare_latency
+from edgepose.pipeline.measure import eval_summary, timing
 from edgepose.pipeline.steps import QDQ_REFERENCE
 
 if TYPE_CHECKING:
@@ -16,7 +18,6 @@ if TYPE_CHECKING:
     from edgepose.pipeline.steps import Inputs
 
 PARITY_IMAGES = (8, 32)  # real images for the parity check: (fp32/fp16, int8)
-FINAL_NAMES = {"onnx": "model.onnx", "openvino": "model.xml", "tensorrt": "model.engine"}
 
 
 def run_final(run: RunDir, current: Artifact, inputs: Inputs, key: str) -> dict[str, Any]:
@@ -40,12 +41,28 @@ def run_final(run: RunDir, current: Artifact, inputs: Inputs, key: str) -> dict[
     metrics = {
         "artifact": str(final.path), "format": final.format, "precision": precision, "runtime": recipe.runtime,
         "parity": parity, "eval": eval_summary(final, inputs.eval_data, recipe.runtime, recipe, inputs.progress),
-        "vs_torch_fp32": side_by_side(baseline, "torch", final, recipe.runtime, recipe),
-        "vs_target_fp32": side_by_side(baseline, recipe.runtime, final, recipe.runtime, recipe),
+        "vs_torch_fp32": compare_latency(baseline, final, "torch", recipe.runtime, **timing(recipe)),
+        "vs_target_fp32": compare_latency(baseline, final, recipe.runtime, recipe.runtime, **timing(recipe)),
     }  # fmt: skip
     write_json(folder / "metrics.json", metrics)
+    write_final_bundle(final, metrics, inputs)
     run.seal(folder, key, artifact=final.path.name)  # type: ignore[union-attr]
     return metrics
+
+
+def write_final_bundle(final: Artifact, metrics: dict[str, Any], inputs: Inputs) -> None:
+    """Make final/ a device bundle (edgepose-bundle.json + README.md beside the model) with what was measured."""
+    from edgepose.export.bundle import BUNDLE_FORMATS, write_model_bundle
+
+    if final.format not in BUNDLE_FORMATS or final.path is None:
+        inputs.log(f"final: no device bundle for a {final.format} file (bundles hold ONNX or OpenVINO models)")
+        return
+    bench = metrics["vs_target_fp32"]["b"]
+    latency = {**(bench.get("latency_ms") or {}), "runtime": bench.get("runtime"), "threads": bench.get("threads")}
+    baseline = inputs.baseline
+    write_model_bundle(final.path, source=baseline.path if baseline is not None else None, recipe=inputs.recipe.name,
+                       accuracy=metrics["eval"]["metrics"], accuracy_data=str(inputs.eval_data), latency_ms=latency)  # fmt: skip
+    inputs.log(f"final: device bundle in {final.path.parent} (python -m edgepose.deploy.run {final.path.parent} IMAGE)")
 
 
 def export_final(current: Artifact, inputs: Inputs, folder: Any) -> tuple[Artifact, str]:
@@ -60,7 +77,7 @@ def export_final(current: Artifact, inputs: Inputs, folder: Any) -> tuple[Artifa
     precision = recipe.export.precision
     if precision == "auto":
         precision = source if source == "int8" else ("fp16" if fmt == "tensorrt" else "fp32")
-    out = folder / FINAL_NAMES[fmt]
+    out = folder / file_name(fmt)
     folder.mkdir(parents=True, exist_ok=True)
     if current.format == fmt:
         copy_model_files(current.path, out)

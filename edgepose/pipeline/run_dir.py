@@ -13,13 +13,20 @@ steps whose fingerprint still matches and redoes everything from the first step 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from edgepose.errors import UserError
 from edgepose.fileio import write_json
+
+LOCK_NAME = ".lock"
 
 
 def file_digest(path: str | Path | None) -> str | None:
@@ -49,6 +56,28 @@ class RunDir:
         self.root = Path(root)
         self.steps = self.root / "steps"
         self.final = self.root / "final"
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold RUN_DIR/.lock (an flock, released by the kernel if the process dies) for the whole run, so a
+        second `optimize` into the same folder refuses at once instead of interleaving its writes."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        handle = (self.root / LOCK_NAME).open("a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise UserError(f"{self.root} is in use by another edgepose optimize ({holder}); wait for it to finish "
+                                "or give another --out") from None  # fmt: skip
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+            yield
+        finally:
+            handle.close()
 
     def step_dir(self, index: int, name: str) -> Path:
         return self.steps / f"{index:02d}_{name}"

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from edgepose.errors import UserError
 from edgepose.fileio import write_json
-from edgepose.pipeline.measure import bench_alone, eval_summary, side_by_side
+from edgepose.measure import compare_latency, model_size
+from edgepose.pipeline.measure import eval_summary, timing
 from edgepose.pipeline.run_dir import RunDir
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ class Inputs:
 
 
 def run_baseline(run: RunDir, inputs: Inputs, key: str) -> dict[str, Any]:
-    """Accuracy (torch runtime) and latency (PyTorch eager FP32) of the input model."""
+    """Accuracy (torch runtime), size and compute of the input model (its latency is measured in the final stage,
+    interleaved with the final artifact)."""
     folder = run.step_dir(0, "baseline")
     if run.done(folder, key):
         inputs.log("baseline: done earlier, reusing its measurements")
@@ -58,7 +60,8 @@ def run_baseline(run: RunDir, inputs: Inputs, key: str) -> dict[str, Any]:
     metrics = {
         "model": str(baseline.path or baseline.arch), "runtime": "torch", "precision": "fp32",
         "eval": eval_summary(baseline, inputs.eval_data, "torch", inputs.recipe, inputs.progress),
-        "bench": bench_alone(baseline, "torch", inputs.recipe),
+        # size and compute only: the baseline's latency is the PyTorch side of the final stage's interleaved run
+        "bench": model_size(baseline),
     }  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "metrics.json", metrics)
@@ -67,20 +70,23 @@ def run_baseline(run: RunDir, inputs: Inputs, key: str) -> dict[str, Any]:
 
 
 def run_pass_step(run: RunDir, index: int, entry: PassEntry, current: Artifact, inputs: Inputs, key: str) -> Artifact:
-    """Run one pass into steps/NN_<pass>/ (or reuse a sealed result) and record its metrics."""
+    """Run one pass into steps/NN_<pass>/ (or reuse a sealed result) and record its metrics.
+
+    Under torchrun every rank runs the pass (its fine-tuning is data-parallel); rank 0 alone decides whether
+    the step is reused, clears stale folders, stores the result, measures it and seals the folder.
+    """
+    from edgepose import distributed as dist
     from edgepose.passes import RunContext, apply_pass
 
     folder = run.step_dir(index, entry.pass_)
-    sealed = run.done(folder, key)
+    sealed = dist.on_rank_zero(lambda: _reuse_or_clear(run, folder, index, entry, inputs, key))
     if sealed:
-        inputs.log(f"step {index} {entry.pass_}: done earlier, reusing {sealed['artifact']}")
         artifact = _reload(folder / sealed["artifact"], inputs)
-        inputs.stages.append(json.loads((folder / "metrics.json").read_text()))
-        _track_reference(artifact, entry, folder, inputs)
+        with dist.rank_zero_only() as main:
+            if main:
+                inputs.stages.append(json.loads((folder / "metrics.json").read_text()))
+                _track_reference(artifact, entry, folder, inputs)
         return artifact
-    if run.stale_from(folder, key):
-        inputs.log(f"recipe or input changed at step {index}: redoing {', '.join(run.clear_from(index))}")
-    inputs.log(f"step {index} {entry.pass_}: running {entry.options() or '(defaults)'} ...")
     started = time.perf_counter()
     ctx = RunContext(
         work_dir=folder / STEP_WORK_DIR, train_data=inputs.train_data, val_data=inputs.eval_data,
@@ -88,14 +94,31 @@ def run_pass_step(run: RunDir, index: int, entry: PassEntry, current: Artifact, 
         seed=inputs.recipe.seed, teacher=inputs.baseline, log=inputs.log,
     )  # fmt: skip
     artifact = apply_pass(current, entry.pass_, entry.options(), ctx)
-    artifact = _store(artifact, folder)
     seconds = round(time.perf_counter() - started, 1)
-    metrics = step_metrics(index, entry, artifact, inputs, ctx.records, seconds)
-    write_json(folder / "metrics.json", metrics)
-    run.seal(folder, key, artifact=artifact.path.name, format=artifact.format)  # type: ignore[union-attr]
-    inputs.stages.append(metrics)
-    _track_reference(artifact, entry, folder, inputs)
+
+    def finish() -> None:  # rank 0 alone (the others wait): store, measure, seal
+        stored = _store(artifact, folder)
+        metrics = step_metrics(index, entry, stored, inputs, ctx.records, seconds)
+        write_json(folder / "metrics.json", metrics)
+        run.seal(folder, key, artifact=stored.path.name, format=stored.format)  # type: ignore[union-attr]
+        inputs.stages.append(metrics)
+        _track_reference(stored, entry, folder, inputs)
+
+    dist.on_rank_zero(finish)
     return artifact
+
+
+def _reuse_or_clear(run: RunDir, folder: Path, index: int, entry: PassEntry, inputs: Inputs,
+                    key: str) -> dict[str, Any] | None:  # fmt: skip
+    """The seal of a step done earlier with the same inputs, or None after clearing what is stale."""
+    sealed = run.done(folder, key)
+    if sealed:
+        inputs.log(f"step {index} {entry.pass_}: done earlier, reusing {sealed['artifact']}")
+        return sealed
+    if run.stale_from(folder, key):
+        inputs.log(f"recipe or input changed at step {index}: redoing {', '.join(run.clear_from(index))}")
+    inputs.log(f"step {index} {entry.pass_}: running {entry.options() or '(defaults)'} ...")
+    return None
 
 
 def step_metrics(index: int, entry: PassEntry, artifact: Artifact, inputs: Inputs, records: dict[str, Any],
@@ -105,7 +128,8 @@ def step_metrics(index: int, entry: PassEntry, artifact: Artifact, inputs: Input
 
     runtime = inputs.recipe.runtime if artifact.format != "torch" else _cpu_runtime(inputs.recipe)
     eval_runtime = "torch" if artifact.format == "torch" else runtime
-    compare = side_by_side(inputs.baseline_on_target or inputs.baseline, runtime, artifact, runtime, inputs.recipe)  # type: ignore[arg-type]
+    compare = compare_latency(inputs.baseline_on_target or inputs.baseline, artifact, runtime, runtime,  # type: ignore[arg-type]
+                              **timing(inputs.recipe))
     return {
         "index": index, "pass": entry.pass_, "options": entry.options(), "artifact": str(artifact.path),
         "format": artifact.format, "seconds": seconds, **model_facts(artifact),

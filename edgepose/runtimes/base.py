@@ -9,6 +9,11 @@ Feeds are {"input": float32 array}; outputs are keyed by the ONNX output names (
 from __future__ import annotations
 
 import importlib
+import inspect
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -16,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 
 from edgepose.errors import UserError
+from edgepose.formats import default_runtime as default_runtime_of_format
 from edgepose.registry import Registry
 
 if TYPE_CHECKING:
@@ -39,6 +45,71 @@ class Session(Protocol):
     def synchronize(self) -> None: ...  # no-op on CPU, CUDA sync on GPU
 
 
+@runtime_checkable
+class AsyncSession(Protocol):
+    """Many requests in flight (throughput mode): `start` returns at once and calls `done` on completion."""
+
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    runtime: str
+    device: str
+    precision: str
+    threads: int | None
+    fixed_batch: int | None
+    streams: int  # the runtime's parallel execution streams
+    requests: int  # requests kept in flight
+
+    def wait_idle(self) -> None: ...  # block until start() can begin a request at once
+
+    def start(self, feeds: dict[str, np.ndarray], done: Callable[[], None]) -> None: ...
+
+    def wait_all(self) -> None: ...  # block until every started request has completed (re-raises a failure)
+
+
+class ThreadedAsyncSession:
+    """`requests` concurrent run() calls on one thread-safe Session, from as many worker threads.
+
+    For runtimes whose run() releases the GIL and may be called from several threads at once (ONNX
+    Runtime's InferenceSession.run is documented thread-safe); each call then runs on its own thread.
+    """
+
+    def __init__(self, session: Session, requests: int, threads: int | None):
+        if requests < 1:
+            raise UserError(f"--streams must be at least 1, got {requests}")
+        self._session, self._slots, self._held = session, threading.Semaphore(requests), False
+        self._pool = ThreadPoolExecutor(max_workers=requests, thread_name_prefix="edgepose-request")
+        self._futures: list[Future[None]] = []
+        self.input_names, self.output_names = session.input_names, session.output_names
+        self.runtime, self.device, self.precision = session.runtime, session.device, session.precision
+        self.fixed_batch, self.threads = session.fixed_batch, threads
+        self.streams = self.requests = requests
+
+    def wait_idle(self) -> None:
+        if not self._held:
+            self._slots.acquire()
+            self._held = True
+
+    def start(self, feeds: dict[str, np.ndarray], done: Callable[[], None]) -> None:
+        self.wait_idle()
+        self._held = False
+        self._futures.append(self._pool.submit(self._request, feeds, done))
+
+    def _request(self, feeds: dict[str, np.ndarray], done: Callable[[], None]) -> None:
+        try:
+            self._session.run(feeds)
+            done()
+        finally:
+            self._slots.release()
+
+    def wait_all(self) -> None:
+        futures, self._futures = self._futures, []
+        for future in futures:
+            future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
 @dataclass(frozen=True)
 class RuntimeInfo:
     name: str
@@ -59,7 +130,7 @@ for _info in (
 ):
     RUNTIMES.add(_info.name, _info)
 
-DEFAULT_RUNTIME = {"torch": "torch", "onnx": "onnxruntime", "openvino": "openvino", "tensorrt": "tensorrt"}
+ASYNC_RUNTIMES = ("onnxruntime", "onnxruntime-cuda", "openvino")  # those whose module has open_async
 
 
 def is_available(name: str) -> tuple[bool, str]:
@@ -77,14 +148,18 @@ def available_runtimes() -> dict[str, tuple[bool, str]]:
 
 
 def default_runtime(artifact: Artifact) -> str:
-    return DEFAULT_RUNTIME.get(artifact.format, "torch")
+    return default_runtime_of_format(artifact.format)
 
 
 def open_session(
     artifact_or_path: Artifact | str | Path, runtime: str | None = None, threads: int | None = None,
-    device: str | None = None, precision: str | None = None,
+    device: str | None = None, precision: str | None = None, spinning: bool | None = None,
 ) -> Session:  # fmt: skip
-    """Open a Session on an Artifact or a model file; runtime None picks one from the file type."""
+    """Open a Session on an Artifact or a model file; runtime None picks one from the file type.
+
+    `spinning=False` asks a runtime whose idle threads spin (ONNX Runtime) to let them sleep at once;
+    runtimes without such a setting ignore it. None keeps each runtime's default.
+    """
     from edgepose.artifact import Artifact
 
     if isinstance(artifact_or_path, Artifact):
@@ -103,7 +178,38 @@ def open_session(
     if not ok:
         raise UserError(f"runtime {name} is not available here: {reason}")
     module = importlib.import_module(info.module)
-    return module.open(artifact, name, threads=threads, device=device, precision=precision)
+    extra = {}
+    if spinning is not None and "spinning" in inspect.signature(module.open).parameters:
+        extra["spinning"] = spinning
+    return module.open(artifact, name, threads=threads, device=device, precision=precision, **extra)
+
+
+def open_async_session(
+    artifact: Artifact, runtime: str | None = None, streams: int | None = None, threads: int | None = None,
+    device: str | None = None, precision: str | None = None,
+) -> AsyncSession:  # fmt: skip
+    """An AsyncSession for throughput mode; `streams` None lets the runtime choose (OpenVINO's THROUGHPUT hint)."""
+    name = runtime or default_runtime(artifact)
+    info = RUNTIMES.get(name)
+    if streams is not None and streams < 1:
+        raise UserError(f"--streams must be at least 1, got {streams}")
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads must be at least 1, got {threads}")
+    ok, reason = is_available(name)
+    if not ok:
+        raise UserError(f"runtime {name} is not available here: {reason}")
+    module = importlib.import_module(info.module)
+    if not hasattr(module, "open_async"):
+        with_async = ", ".join(n for n in RUNTIMES.names() if n in ASYNC_RUNTIMES)
+        raise UserError(f"--mode throughput runs on {with_async}; runtime {name} has no asynchronous mode here")
+    return module.open_async(artifact, name, streams=streams, threads=threads, device=device, precision=precision)
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def make_feeds(spec: ModelSpec, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:

@@ -1,4 +1,5 @@
-"""PyTorch runtimes: `torch` (eager) and `torch-compile` (torch.compile, inductor), CPU or CUDA, fp32/fp16."""
+"""PyTorch runtimes: `torch` (eager) and `torch-compile` (torch.compile, inductor), CPU or CUDA, fp32/fp16, and
+bf16 autocast on CPUs that run bf16 natively (AMX-BF16 / AVX512-BF16)."""
 
 from __future__ import annotations
 
@@ -62,8 +63,14 @@ class TorchSession:
         self.precision = precision or "fp32"
         if self.device == "cuda" and not torch.cuda.is_available():
             raise UserError("--device cuda needs a CUDA GPU and a CUDA build of torch; none is available here")
-        if self.precision not in ("fp32", "fp16"):
-            raise UserError(f"the torch runtimes run fp32 or fp16, not {self.precision} (INT8: use `edgepose quantize`)")
+        if self.precision not in ("fp32", "fp16", "bf16"):
+            raise UserError(f"the torch runtimes run fp32, fp16 or bf16, not {self.precision} (INT8: use `edgepose quantize`)")
+        if self.precision == "bf16":
+            if self.device != "cpu":
+                raise UserError("bf16 on the torch runtime is CPU autocast here; on CUDA use fp16")
+            from edgepose.hardware import require_native_bf16
+
+            require_native_bf16(runtime)
         self.threads = threads
         if threads is not None:
             torch.set_num_threads(threads)
@@ -79,7 +86,7 @@ class TorchSession:
         torch = self._torch
         array = check_feeds(self, feeds)
         x = torch.from_numpy(np.ascontiguousarray(array)).to(device=self.device, dtype=self._dtype)
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             out = self._module(x)
         outs = out if isinstance(out, (tuple, list)) else (out,)
         if len(outs) != len(self.output_names):

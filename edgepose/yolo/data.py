@@ -2,7 +2,7 @@
 
 Every person of an image is a target: a box (xyxy, input pixels) and K keypoints (x, y, v; v = 0 where
 unlabelled or pushed out of the input by the augmentation). Geometry is in continuous coordinates
-(pixel edges at integers, Ultralytics' convention, see edgepose.yolo.letterbox). No mosaic.
+(pixel edges at integers, Ultralytics' convention, see edgepose.deploy.letterbox). No mosaic.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from edgepose.yolo.letterbox import PAD_VALUE
+from edgepose.deploy.letterbox import PAD_VALUE
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,14 @@ class MultiPersonDataset(Dataset):
         self.augment = (augment or YoloAugment()) if train else NO_AUGMENT
         self.flip_index = np.asarray(self.schema.flip_index())
         root = cocofile.resolve_image_root(data, path, image_root)
-        self.items = _collect(data, category_id, self.schema.num_keypoints, root)
+        self.items = _collect(data, category_id, self.schema.num_keypoints, root, path)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         from edgepose.data.coco import read_image_rgb
-        from edgepose.yolo.letterbox import to_model_input
+        from edgepose.deploy.normalize import YOLO_SCALING, to_model_input
 
         item = self.items[index]
         rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,)).item()))
@@ -79,7 +79,7 @@ class MultiPersonDataset(Dataset):
         if flip:
             keypoints = keypoints[:, self.flip_index]
         return {
-            "image": torch.from_numpy(to_model_input(image, self.spec.mean, self.spec.std)),
+            "image": torch.from_numpy(to_model_input(image, self.spec.mean, self.spec.std, YOLO_SCALING)),
             "boxes": torch.from_numpy(boxes.astype(np.float32)),
             "keypoints": torch.from_numpy(keypoints.astype(np.float32)),
         }
@@ -100,8 +100,11 @@ class MultiPersonDataset(Dataset):
         return linear, offset, flip
 
 
-def _collect(data: dict[str, Any], category_id: int, num_keypoints: int, root: Path) -> list[_ImageItem]:
-    """One item per image with its non-crowd people (a person without keypoints still has a box)."""
+def _collect(data: dict[str, Any], category_id: int, num_keypoints: int, root: Path, path: Path) -> list[_ImageItem]:
+    """One item per image with its non-crowd people (a person without keypoints still has a box); image
+    paths that lead out of `root` are refused (edgepose.data.coco_checks.image_file)."""
+    from edgepose.data.coco_checks import image_file
+
     people: dict[Any, list[dict[str, Any]]] = {}
     for ann in data["annotations"]:
         if ann.get("category_id", category_id) == category_id and not ann.get("iscrowd", 0) and "bbox" in ann:
@@ -115,7 +118,8 @@ def _collect(data: dict[str, Any], category_id: int, num_keypoints: int, root: P
         for i, a in enumerate(anns):
             if len(a.get("keypoints") or []) == 3 * num_keypoints:
                 kps[i] = np.asarray(a["keypoints"], dtype=np.float64).reshape(num_keypoints, 3)
-        items.append(_ImageItem(root / img["file_name"], (int(img["height"]), int(img["width"])), boxes, kps))
+        file = image_file(root, img["file_name"], path)
+        items.append(_ImageItem(file, (int(img["height"]), int(img["width"])), boxes, kps))
     return items
 
 

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from edgepose.deploy.yolo_decode import DEFAULT_STRIDES, REG_MAX, make_anchors
 from edgepose.yolo.assigner import TaskAlignedAssigner, bbox_ciou
-from edgepose.yolo.decode import DEFAULT_STRIDES, REG_MAX, make_anchors
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,7 @@ import torch
 
 from edgepose.artifact import Artifact
 from edgepose.bench.benchmark import BENCH_KEYS, EXTRA_KEYS
-from edgepose.bench.compare import (
-    bootstrap_ratio_ci,
-    compare_samples,
-    compare_sessions,
-    gate_verdict,
-    median_ratio,
-    parse_threshold,
-)
+from edgepose.bench.compare import VERDICTS, compare_sessions, parse_threshold
 from edgepose.bench.latency import STAT_KEYS, measure, stats_from_samples, timed_run
 from edgepose.errors import UserError
 from edgepose.export.convert import export_model
@@ -78,14 +71,41 @@ def test_measure_excludes_warmup_and_counts_iterations() -> None:
     assert stats.min >= 2.0 and len(stats.samples_ms) == 7
 
 
-def test_measure_with_a_time_budget() -> None:
-    session = SleepSession(ms=10.0)
-    start = time.perf_counter()
-    stats = measure(session, FEEDS, warmup=0, seconds=0.15)
-    elapsed = time.perf_counter() - start
-    assert 3 <= stats.n <= 16 and sum(stats.samples_ms) <= elapsed * 1000
-    assert sum(stats.samples_ms) >= 150 - stats.max  # it ran until the budget was spent
-    few = measure(SleepSession(ms=5.0), FEEDS, warmup=0, seconds=0.001)
+class FakeClock:
+    """time.perf_counter / perf_counter_ns for edgepose.bench.latency, advanced only by ClockSession.run:
+    the time-budget logic is tested on its behaviour, never on how fast this machine happens to be."""
+
+    def __init__(self) -> None:
+        self.ns = 0
+
+    def perf_counter(self) -> float:
+        return self.ns / 1e9
+
+    def perf_counter_ns(self) -> int:
+        return self.ns
+
+
+class ClockSession(SleepSession):
+    def __init__(self, ms: float, clock: FakeClock):
+        super().__init__(ms)
+        self.clock = clock
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.runs += 1
+        self.clock.ns += int(self.ms * 1e6)
+        return {"y": feeds["input"]}
+
+
+def test_measure_with_a_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgepose.bench.latency as latency
+
+    clock = FakeClock()
+    monkeypatch.setattr(latency, "time", clock)
+    session = ClockSession(ms=10.0, clock=clock)
+    stats = measure(session, FEEDS, warmup=2, seconds=0.15)
+    assert stats.n == 15 and list(stats.samples_ms) == [10.0] * 15  # runs until 150 ms of (fake) time are spent
+    assert session.runs == 2 + 15  # the warm-up is not timed and not counted in the budget
+    few = measure(ClockSession(ms=5.0, clock=clock), FEEDS, warmup=0, seconds=0.001)
     assert few.n == 3  # at least MIN_SAMPLES, even when one run outlasts the budget
     with pytest.raises(UserError, match="--seconds must be positive"):
         measure(session, FEEDS, seconds=0)
@@ -117,57 +137,7 @@ def test_timed_run_on_cuda_brackets_the_run_with_cuda_events(monkeypatch: pytest
     assert session.calls == ["sync", "record:start", "run", "record:end", "wait:end"]
 
 
-# ---- the gate on synthetic samples ----------------------------------------------------------------
-
-
-def noisy(base_ms: float, n: int, rng: np.random.Generator, burst: float = 0.0) -> np.ndarray:
-    """Log-normal jitter (5%) plus, with probability `burst`, a run slowed 2-4x (a preempted run)."""
-    samples = base_ms * rng.lognormal(0.0, 0.05, n)
-    hit = rng.random(n) < burst
-    return np.where(hit, samples * rng.uniform(2, 4, n), samples)
-
-
-def test_equal_samples_give_an_interval_around_one_and_pass() -> None:
-    rng = np.random.default_rng(1)
-    a, b = noisy(10, 80, rng, burst=0.1), noisy(10, 80, rng, burst=0.1)
-    lo, hi = bootstrap_ratio_ci(a, b)
-    assert lo < 1.0 < hi and hi - lo < 0.1
-    result = compare_samples(a, b, threshold=0.05)
-    assert result.verdict == "pass" and result.ratio_p50 == pytest.approx(median_ratio(a, b))
-    assert compare_samples(a, a).ci95 == (1.0, 1.0)  # identical timings: ratio exactly 1
-
-
-def test_b_one_and_a_half_times_slower_fails_even_with_bursts() -> None:
-    rng = np.random.default_rng(2)
-    a, b = noisy(10, 60, rng, burst=0.2), noisy(15, 60, rng, burst=0.2)
-    result = compare_samples(a, b, threshold=0.05)
-    assert result.ratio_p50 == pytest.approx(1.5, rel=0.05)
-    assert result.ci95[0] > 1.05 and result.verdict == "fail"
-
-
-def test_bimodal_contention_does_not_move_the_paired_ratio() -> None:
-    """Half the runs of each model slowed 2x at random (a 2-core machine with a competing job):
-    the p50 of the paired ratios stays at the true 1.5 and the gate still fails."""
-    rng = np.random.default_rng(3)
-    a = 10 * rng.lognormal(0, 0.03, 100) * np.where(rng.random(100) < 0.5, 2.0, 1.0)
-    b = 15 * rng.lognormal(0, 0.03, 100) * np.where(rng.random(100) < 0.5, 2.0, 1.0)
-    result = compare_samples(a, b, threshold=0.05)
-    assert result.ratio_p50 == pytest.approx(1.5, rel=0.05) and result.verdict == "fail"
-
-
-def test_b_slower_by_less_than_the_threshold_passes() -> None:
-    rng = np.random.default_rng(4)
-    a, b = noisy(10, 100, rng, burst=0.05), noisy(10.2, 100, rng, burst=0.05)  # 2% slower, gate at 5%
-    result = compare_samples(a, b, threshold=0.05)
-    assert 1.0 < result.ratio_p50 < 1.05 and result.ci95[0] < 1.05 and result.verdict == "pass"
-    assert compare_samples(a, b, threshold=0.0).ratio_p50 == result.ratio_p50
-
-
-def test_gate_verdict_needs_the_whole_interval_above_the_threshold() -> None:
-    assert gate_verdict((1.06, 1.30), 0.05) == "fail"
-    assert gate_verdict((1.04, 1.30), 0.05) == "pass"  # maybe slower, not with confidence
-    assert gate_verdict((0.90, 1.10), 0.05) == "pass"
-    assert gate_verdict((0.50, 0.70), 0.0) == "pass"  # faster is never a failure
+# ---- the gate on real (sleeping) sessions: the statistics themselves are in test_bench_gate.py ------------
 
 
 @pytest.mark.parametrize(("text", "value"), [("5%", 0.05), ("0.05", 0.05), (" 12.5% ", 0.125), ("0", 0.0)])
@@ -181,19 +151,12 @@ def test_parse_threshold_rejects_nonsense(text: str) -> None:
         parse_threshold(text)
 
 
-def test_ratio_inputs_are_checked() -> None:
-    with pytest.raises(UserError, match="equally long"):
-        bootstrap_ratio_ci(np.ones(5), np.ones(4))
-    with pytest.raises(UserError, match="positive"):
-        median_ratio(np.array([1.0, 0.0]), np.ones(2))
-
-
-def test_compare_sessions_interleaves_and_reports_both_sides() -> None:
+def test_compare_sessions_times_blocks_and_reports_both_sides() -> None:
     a, b = SleepSession(ms=1.0), SleepSession(ms=3.0)
-    result = compare_sessions(a, FEEDS, b, FEEDS, iters=12, warmup=2, threshold=0.05)
-    # 2 warm-up runs each, then blocks of 5 timed runs (5, 5, 2) each after one untimed run
-    assert a.runs == b.runs == 2 + 12 + 3 and result.a.n == result.b.n == 12
-    assert result.ratio_p50 > 1.5 and result.verdict == "fail"
+    result = compare_sessions(a, FEEDS, b, FEEDS, iters=24, warmup=2, threshold=0.05, block_iters=3)
+    # 2 warm-up runs each, then 8 ABBA blocks of 3 timed runs, each after one untimed run
+    assert a.runs == b.runs == 2 + 8 * (1 + 3) and result.a.n == result.b.n == 24 and result.pairs == 8
+    assert result.ratio_p50 > 1.5 and result.verdict == "fail" and result.units == 4
     assert result.ratio_of_p50s == pytest.approx(result.b.p50 / result.a.p50)
 
 
@@ -264,8 +227,10 @@ def test_bench_time_budget(models: dict[str, Path], capsys: pytest.CaptureFixtur
     code, out, err = cli(capsys, "bench", str(models["a"]), "--seconds", "0.3", "--threads", "1", "--warmup", "1", "--json")
     assert code == 0, err
     data = json.loads(out)
+    # behaviour, not speed: how many runs fit in 0.3 s depends on the machine (the budget logic itself is
+    # tested on a fake clock in test_measure_with_a_time_budget); the CLI passes the budget on and reports
     assert data["iters"] >= 3
-    assert data["iters"] * data["latency_ms"]["mean"] >= 300 - data["latency_ms"]["max"]
+    assert data["latency_ms"]["min"] <= data["latency_ms"]["p50"] <= data["latency_ms"]["max"]
 
 
 def test_bench_rich_table(models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -291,31 +256,209 @@ def test_bench_bad_input_exits_2(
     assert code == 2 and out == "" and message in err
 
 
-def test_compare_a_model_with_itself_passes(models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+COMPARE_KEYS = {"ratio_p50", "ci95", "a", "b", "verdict", "threshold", "blocks", "units", "seconds", "design", "looks",
+                "limit", "block_ratios", "ci_method", "exit_code", "max_seconds", "iters"}  # fmt: skip
+
+
+def test_compare_on_real_timings_gives_consistent_json(models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """Real runs of a model against itself: which verdict depends on this machine's load, so only its
+    consistency is asserted (the verdicts themselves are tested on controlled timings below)."""
     code, out, err = cli(capsys, "bench", "compare", str(models["a"]), str(models["a"]), "--threads", "1",
-                         "-n", "60", "--warmup", "5", "--fail-if-slower", "5%", "--json")  # fmt: skip
-    assert code == 0, err
+                         "-n", "48", "--warmup", "5", "--fail-if-slower", "5%", "--max-seconds", "0", "--json")  # fmt: skip
     data = json.loads(out)
-    assert {"ratio_p50", "ci95", "a", "b", "verdict"} <= set(data) and data["verdict"] == "pass"
+    assert COMPARE_KEYS <= set(data) and data["verdict"] in VERDICTS
+    assert code == {"pass": 0, "fail": 1, "inconclusive": 4}[data["verdict"]] == data["exit_code"], err
     lo, hi = data["ci95"]
-    assert lo <= data["ratio_p50"] <= hi
-    # the same file twice: the interval holds 1.0 (a 2% margin for two sessions' memory layouts)
-    assert lo <= 1.02 and hi >= 0.98 and 0.9 < data["ratio_p50"] < 1.1
-    assert DESIGN_BENCH_KEYS <= set(data["a"]) and data["a"]["iters"] == data["b"]["iters"] == 60
-    assert data["threshold"] == 0.05
+    assert lo <= data["ratio_p50"] <= hi and data["looks"] == 1
+    assert DESIGN_BENCH_KEYS <= set(data["a"]) and data["a"]["iters"] == data["b"]["iters"] == 48
+    assert data["blocks"] == 16 and len(data["block_ratios"]) == 16 and data["units"] == 8
+    assert data["threshold"] == 0.05 and data["limit"] == 1.05 and data["design"]["block_iters"] == 3
 
 
-def test_compare_with_one_and_a_half_times_the_input_area_fails(
-    models: dict[str, Path], capsys: pytest.CaptureFixture[str]
+@pytest.fixture
+def controlled_timings(monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
+    """The CLI's sessions still run, but the gate reads seeded synthetic timings: B = A x `ratio` x noise."""
+    import edgepose.bench.compare as compare_module
+
+    settings = {"ratio": 1.0, "noise": 0.01}
+    real = compare_module.compare_sessions
+
+    def with_controlled_timer(session_a, feeds_a, session_b, feeds_b, **kwargs):  # noqa: ANN001, ANN202
+        rng = np.random.default_rng(0)
+
+        def timer(session, feeds) -> float:  # noqa: ANN001
+            session.run(feeds)
+            scale = settings["ratio"] if session is session_b else 1.0
+            return 10.0 * scale * float(rng.lognormal(0, settings["noise"]))
+
+        return real(session_a, feeds_a, session_b, feeds_b, timer=timer, **kwargs)
+
+    monkeypatch.setattr(compare_module, "compare_sessions", with_controlled_timer)
+    return settings
+
+
+@pytest.mark.parametrize(("ratio", "noise", "extra", "verdict", "code"), [
+    (1.00, 0.01, [], "pass", 0),
+    (1.50, 0.01, [], "fail", 1),
+    (1.05, 0.20, ["--max-seconds", "0"], "inconclusive", 4),
+    (1.05, 0.20, ["--max-seconds", "0", "--inconclusive-ok"], "inconclusive", 0),
+], ids=["pass", "fail", "inconclusive", "inconclusive-ok"])  # fmt: skip
+def test_compare_exit_codes(
+    ratio: float, noise: float, extra: list[str], verdict: str, code: int, controlled_timings: dict[str, float],
+    models: dict[str, Path], capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    controlled_timings.update(ratio=ratio, noise=noise)
+    got, out, err = cli(capsys, "bench", "compare", str(models["a"]), str(models["a"]), "--threads", "1", "-n", "24",
+                        "--warmup", "1", "--no-progress", *extra, "--json")  # fmt: skip
+    data = json.loads(out)  # the JSON is printed before the exit code
+    assert (got, data["verdict"], data["exit_code"]) == (code, verdict, code), err
+    lo, hi = data["ci95"]
+    if verdict == "fail":
+        assert lo > 1.05 and data["ratio_p50"] == pytest.approx(1.5, rel=0.02)
+        assert "B is slower than A" in err and err.strip().splitlines()[-1].startswith("error:")
+    elif verdict == "pass":
+        assert hi < 1.05
+    else:
+        assert lo <= 1.05 <= hi and "too noisy to tell" in " ".join(err.split())  # rich wraps long lines
+
+
+def test_compare_extends_an_inconclusive_look_up_to_max_seconds(
+    controlled_timings: dict[str, float], models: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = cli(capsys, "bench", "compare", str(models["a"]), str(models["b"]), "--threads", "1",
-                         "-n", "60", "--warmup", "5", "--fail-if-slower", "5%", "--json")  # fmt: skip
-    assert code == 1, err
-    data = json.loads(out)  # the JSON is printed before the gate exits 1
-    assert data["verdict"] == "fail" and data["ci95"][0] > 1.05 and data["ratio_p50"] > 1.2
-    assert "B is slower than A" in err and err.strip().splitlines()[-1].startswith("error:")
+    controlled_timings.update(ratio=1.3, noise=0.4)
+    code, out, err = cli(capsys, "bench", "compare", str(models["a"]), str(models["a"]), "--threads", "1", "-n", "12",
+                         "--warmup", "1", "--max-seconds", "20", "--json")  # fmt: skip
+    data = json.loads(out)
+    assert data["looks"] > 1 and data["blocks"] > 12 and data["max_seconds"] == 20
+    assert data["verdict"] == "fail" and code == 1  # 30% slower, seen once there are enough blocks
+
+
+def test_compare_rich_output_names_the_verdict(
+    controlled_timings: dict[str, float], models: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = cli(capsys, "bench", "compare", str(models["a"]), str(models["a"]), "-n", "24", "--warmup", "1")
+    assert code == 0
+    for label in ("p50 ratio B/A", "95% CI", "PASS (exit 0)", "ABBA blocks", "limit 1.050"):
+        assert label in out, label
 
 
 def test_compare_bad_threshold_exits_2(models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = cli(capsys, "bench", "compare", str(models["a"]), str(models["a"]), "--fail-if-slower", "lots")
     assert code == 2 and out == "" and "--fail-if-slower" in err
+
+
+# ---- throughput mode ------------------------------------------------------------------------------
+
+
+def async_runtimes() -> list[str]:
+    from edgepose.runtimes.base import ASYNC_RUNTIMES, is_available
+
+    return [name for name in ASYNC_RUNTIMES if not name.endswith("-cuda") and is_available(name)[0]]
+
+
+@pytest.mark.parametrize("runtime", async_runtimes())
+def test_both_modes_give_the_same_keys_and_consistent_numbers(runtime: str, tiny_pose_net: Artifact) -> None:
+    from edgepose.bench.benchmark import benchmark
+
+    latency = benchmark(tiny_pose_net, runtime, threads=2, warmup=2, iters=20, mode="latency")
+    throughput = benchmark(tiny_pose_net, runtime, threads=2, warmup=2, iters=20, mode="throughput", streams=2)
+    assert set(latency) == set(throughput) == DESIGN_BENCH_KEYS | set(EXTRA_KEYS)
+    assert set(latency["batches"][0]) == set(throughput["batches"][0])
+    assert (latency["mode"], latency["streams"], latency["infer_requests"]) == ("latency", 1, 1)
+    assert throughput["mode"] == "throughput" and throughput["streams"] == 2 and throughput["infer_requests"] >= 2
+    assert latency["iters"] == throughput["iters"] == 20 and throughput["runtime"] == runtime
+    lat = throughput["latency_ms"]
+    assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+    # images/s is completed images over wall time, and fps is the same figure at batch 1
+    assert throughput["throughput_ips"] == pytest.approx(20 / throughput["wall_s"], rel=1e-2)
+    assert throughput["fps"] == throughput["throughput_ips"]
+    # no request can finish faster than it started: the wall time holds at least the slowest one
+    assert throughput["wall_s"] * 1000 >= lat["max"]
+    assert latency["fps"] == pytest.approx(1000 / latency["latency_ms"]["mean"], rel=1e-3)
+
+
+@pytest.mark.parametrize("runtime", async_runtimes())
+def test_throughput_at_two_batch_sizes(runtime: str, tiny_pose_net: Artifact) -> None:
+    from edgepose.bench.benchmark import benchmark
+
+    data = benchmark(tiny_pose_net, runtime, batches=(1, 2), warmup=1, iters=10, mode="throughput", streams=2)
+    first, second = data["batches"]
+    assert (first["batch"], second["batch"]) == (1, 2) and second["fps"] is None
+    assert second["throughput_ips"] == pytest.approx(2 * 10 / second["wall_s"], rel=1e-2)
+
+
+def test_bench_cli_throughput_json(models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "bench", str(models["a"]), "--mode", "throughput", "--streams", "2", "-n", "16",
+                         "--warmup", "2", "--json")  # fmt: skip
+    assert code == 0, err
+    data = json.loads(out)
+    assert set(data) == DESIGN_BENCH_KEYS | set(EXTRA_KEYS) and data["mode"] == "throughput" and data["streams"] == 2
+    code, out, err = cli(capsys, "bench", str(models["a"]), "--mode", "throughput", "-n", "8", "--warmup", "1")
+    assert code == 0 and "throughput mode" in out and "images/s" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--mode", "fast"], "--mode must be one of"),
+    (["--streams", "2"], "--streams is for --mode throughput"),
+    (["--mode", "throughput", "-r", "torch"], "has no asynchronous mode"),
+    (["--mode", "throughput", "--streams", "0"], "--streams must be at least 1"),
+], ids=["bad-mode", "streams-in-latency-mode", "torch", "zero-streams"])  # fmt: skip
+def test_throughput_bad_input_exits_2(
+    args: list[str], message: str, models: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = cli(capsys, "bench", str(models["a"]), *args, "-n", "2", "--warmup", "0", "--json")
+    assert code == 2 and out == "" and message in err
+
+
+def test_threaded_async_session_keeps_requests_in_flight_together() -> None:
+    """Two requests must be inside run() at the same moment, or the barrier breaks and wait_all raises."""
+    import threading
+
+    from edgepose.runtimes.base import ThreadedAsyncSession
+
+    barrier = threading.Barrier(2, timeout=10)
+
+    class MeetingSession(SleepSession):
+        def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            barrier.wait()
+            return super().run(feeds)
+
+    inner = MeetingSession(ms=0.0)
+    session = ThreadedAsyncSession(inner, requests=2, threads=2)
+    done: list[int] = []
+    for i in range(6):
+        session.start(FEEDS, lambda i=i: done.append(i))
+    session.wait_all()
+    session.close()
+    assert sorted(done) == list(range(6)) and inner.runs == 6 and session.streams == session.requests == 2
+
+
+def test_measure_throughput_excludes_warmup_and_times_each_request() -> None:
+    from edgepose.bench.latency import measure_throughput
+
+    class InstantQueue:
+        """An AsyncSession whose requests complete inside start() (the callback runs at once)."""
+
+        input_names, output_names, runtime, device, precision, threads, fixed_batch = (
+            ("input",), ("y",), "fake", "cpu", "fp32", 1, None)  # fmt: skip
+        streams, requests = 2, 3
+
+        def __init__(self) -> None:
+            self.started = self.idle_waits = self.drains = 0
+
+        def wait_idle(self) -> None:
+            self.idle_waits += 1
+
+        def start(self, feeds: dict[str, np.ndarray], done) -> None:  # noqa: ANN001
+            self.started += 1
+            time.sleep(0.001)
+            done()
+
+        def wait_all(self) -> None:
+            self.drains += 1
+
+    queue = InstantQueue()
+    stats = measure_throughput(queue, {"input": np.zeros((4, 3, 2, 2), np.float32)}, warmup=2, iters=7)
+    assert queue.started == 3 + 7 and queue.idle_waits == 7 and queue.drains == 2  # warm-up: max(2, 3 requests)
+    assert stats.requests == 7 and stats.batch == 4 and stats.latency.n == 7
+    assert stats.images_per_s == pytest.approx(7 * 4 / stats.wall_s)

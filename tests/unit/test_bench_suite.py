@@ -233,17 +233,29 @@ def test_latency_gate_workflow_is_valid_yaml_running_the_gate() -> None:
     triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` key as True
     assert set(triggers) == {"push", "pull_request"}
     jobs = workflow["jobs"]
-    assert set(jobs) == {"export", "latency-gate"} and jobs["latency-gate"]["needs"] == "export"
+    assert set(jobs) == {"export", "latency-gate", "history"} and jobs["latency-gate"]["needs"] == "export"
     gate_steps = jobs["latency-gate"]["steps"]
     uses = [s.get("uses", "") for s in gate_steps]
     assert "actions/checkout@v4" in uses and "actions/setup-python@v5" in uses
     assert uses.count("actions/download-artifact@v4") == 2 and "actions/upload-artifact@v4" in uses
+    assert "actions/github-script@v7" in uses and jobs["latency-gate"]["permissions"]["pull-requests"] == "write"
     scripts = "\n".join(s.get("run", "") for s in gate_steps)
-    assert (
-        "edgepose bench compare baseline.onnx candidate.onnx --fail-if-slower 5%" in scripts
-        and "--json" in scripts
-    )
+    assert "edgepose bench compare baseline.onnx candidate.onnx $GATE_ARGS --json" in scripts
+    assert "--fail-if-slower 5%" in workflow["env"]["GATE_ARGS"] and "--max-seconds" in workflow["env"]["GATE_ARGS"]
     assert "torch==${TORCH_VERSION}" in scripts and "download.pytorch.org/whl/cpu" in scripts
     assert workflow["env"]["PYTHON_VERSION"] == "3.11" and workflow["env"]["TORCH_VERSION"] == "2.13.0"
     setup = next(s for s in gate_steps if s.get("uses", "").startswith("actions/setup-python"))
     assert setup["with"]["python-version"] == "${{ env.PYTHON_VERSION }}"
+    # the summary, the missing-baseline notice and the exit codes the gate documents
+    assert "benchmarks/summarize_gate.py summary" in scripts and "benchmarks/summarize_gate.py missing" in scripts
+    assert "GITHUB_STEP_SUMMARY" in scripts and 'case "$CODE" in' in scripts
+    for code in ("0)", "1)", "4)"):
+        assert code in scripts
+    comment = next(s for s in gate_steps if s.get("uses", "") == "actions/github-script@v7")
+    assert "<!-- edgepose-latency-gate -->" in comment["with"]["script"] and comment["continue-on-error"] is True
+    # main's history: a branch of JSON entries and the plot drawn from it
+    history = "\n".join(s.get("run", "") for s in jobs["history"]["steps"])
+    assert jobs["history"]["permissions"] == {"contents": "write"} and "bench-history" in history
+    assert "benchmarks/summarize_gate.py entry" in history and "benchmarks/plot_history.py" in history
+    for script in ("summarize_gate.py", "plot_history.py"):
+        assert (ROOT / "benchmarks" / script).exists()

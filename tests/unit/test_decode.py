@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgepose.data.geometry import box_to_center_scale, get_affine, transform_points
-from edgepose.metrics.decode import (
+from edgepose.deploy.crop import box_to_center_scale, get_affine, transform_points
+from edgepose.deploy.decode import (
     decode_heatmaps,
     decode_regression,
     flip_back,

@@ -22,8 +22,9 @@ from edgepose.loading import load_artifact
 from edgepose.runtimes import make_feeds, open_session
 from tests.coco_files import write_coco
 from tests.conftest import TINY_FACTORY, TINY_INPUT_SIZE
+from tests.tolerances import SAME_RUNTIME_REL, assert_close_fp32
 
-FP32_ABS_TOL = 1e-4
+FP32_DEFAULT_TOL = 1e-4  # edgepose.bench.parity's fp32 default: max abs error / max(1, max |reference|)
 FP16_REL_TOL = 2e-2  # edgepose.bench.parity's default for fp16: max error / reference output range
 CUSTOM_SPEC = dict(mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3))
 
@@ -82,7 +83,7 @@ def test_onnx_fp32_matches_torch_and_names_its_io(net: Artifact, tmp_path: Path)
     assert list(outs) == ["heatmaps"]
     ref = torch_out(net, x)
     assert outs["heatmaps"].shape == ref.shape == (1, 17, 16, 12)
-    assert float(np.abs(outs["heatmaps"] - ref).max()) <= FP32_ABS_TOL
+    assert_close_fp32(outs["heatmaps"], ref)
     assert float(np.abs(ref).max()) > 0.05  # the outputs are not ~0, so the bound above means something
     assert result.format == "onnx" and result.precision == "fp32"
     assert result.size_mb == pytest.approx(result.path.stat().st_size / 2**20, rel=1e-3)
@@ -96,7 +97,7 @@ def test_regression_head_exports_a_keypoints_output(tmp_path: Path) -> None:
     x = make_feeds(spec, seed=1)["input"]
     outs = ort_run(path, x)
     assert list(outs) == ["keypoints"] and outs["keypoints"].shape == (1, 14, 2)
-    assert float(np.abs(outs["keypoints"] - torch_out(artifact, x)).max()) <= FP32_ABS_TOL
+    assert_close_fp32(outs["keypoints"], torch_out(artifact, x))
     assert load_artifact(path).spec == spec
 
 
@@ -122,7 +123,7 @@ def test_dynamic_batch_runs_batch_1_and_3_static_refuses_3(net: Artifact, tmp_pa
         x = make_feeds(net.spec, batch=batch, seed=batch)["input"]
         out = open_session(dynamic, "onnxruntime", threads=1).run({"input": x})["heatmaps"]
         assert out.shape == (batch, 17, 16, 12)
-        assert float(np.abs(out - torch_out(net, x)).max()) <= FP32_ABS_TOL
+        assert_close_fp32(out, torch_out(net, x))
     session = open_session(static, "onnxruntime", threads=1)
     assert session.fixed_batch == 1
     with pytest.raises(UserError, match="--dynamic-batch"):
@@ -138,7 +139,8 @@ def test_onnxslim_on_and_off_give_the_same_outputs(net: Artifact, tmp_path: Path
     assert read_onnx_metadata(raw)["edgepose.simplified"] == "no"
     assert len(onnx.load(str(slim)).graph.node) <= len(onnx.load(str(raw)).graph.node)
     x = make_feeds(net.spec, seed=5)["input"]
-    np.testing.assert_allclose(ort_run(slim, x)["heatmaps"], ort_run(raw, x)["heatmaps"], rtol=0, atol=1e-6)
+    raw_out = ort_run(raw, x)["heatmaps"]
+    assert_close_fp32(ort_run(slim, x)["heatmaps"], raw_out, rel=SAME_RUNTIME_REL)
 
 
 def test_fp16_onnx_keeps_float32_io_and_stays_within_fp16_tolerance(net: Artifact, tmp_path: Path) -> None:
@@ -182,7 +184,7 @@ def test_openvino_ir_has_xml_bin_metadata_and_parity(net: Artifact, tmp_path: Pa
     session = open_session(xml, threads=1)
     assert session.runtime == "openvino" and session.output_names == ("heatmaps",)
     x = make_feeds(net.spec, seed=9)["input"]
-    assert float(np.abs(session.run({"input": x})["heatmaps"] - torch_out(net, x)).max()) <= FP32_ABS_TOL
+    assert_close_fp32(session.run({"input": x})["heatmaps"], torch_out(net, x))
 
 
 def test_openvino_rejects_a_non_xml_output_name(net: Artifact, tmp_path: Path) -> None:
@@ -212,8 +214,10 @@ def test_cli_export_json_reports_parity(ckpt: Path, tmp_path: Path, capsys: pyte
     assert {"output", "format", "precision", "size_mb", "source", "notes", "parity", "verdict"} <= set(data)
     assert data["output"] == str(out_path) and out_path.exists() and data["verdict"] == "pass"
     parity = data["parity"]
-    assert parity["n_random"] == 3 and parity["n_images"] == 0 and parity["metric"] == "abs"
-    assert parity["tolerance"] == FP32_ABS_TOL and 0 <= parity["max_abs_err"] <= FP32_ABS_TOL
+    assert parity["n_random"] == 3 and parity["n_images"] == 0 and parity["metric"] == "scaled"
+    assert parity["tolerance"] == FP32_DEFAULT_TOL and 0 <= parity["max_scaled_err"] <= FP32_DEFAULT_TOL
+    assert parity["max_scaled_err"] == pytest.approx(parity["max_abs_err"] / parity["per_output"]["heatmaps"]["scale"])
+    assert parity["checked_value"] == parity["max_scaled_err"]
     assert parity["mean_kpt_px"] == 0.0 and list(parity["per_output"]) == ["heatmaps"]
 
 
@@ -243,9 +247,10 @@ def test_cli_verify_data_reports_keypoint_displacement(ckpt: Path, tmp_path: Pat
         (["MISSING", "--format", "onnx"], "file not found"),
         (["CKPT", "--format", "tflite"], "unknown export format 'tflite'"),
         (["CKPT", "--format", "onnx", "--precision", "int8"], "edgepose quantize"),
-        (["CKPT", "--format", "onnx", "--precision", "bf16"], "unknown precision 'bf16'"),
+        (["CKPT", "--format", "onnx", "--precision", "int4"], "unknown precision 'int4'"),
+        (["CKPT", "--format", "onnx", "--precision", "bf16"], "unknown onnx precision 'bf16'"),
     ],
-    ids=["missing-model", "unknown-format", "int8-from-torch", "unknown-precision"],
+    ids=["missing-model", "unknown-format", "int8-from-torch", "unknown-precision", "bf16-is-openvino-only"],
 )
 def test_cli_bad_input_exits_2_with_one_line(
     args: list[str], message: str, ckpt: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

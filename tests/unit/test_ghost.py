@@ -18,14 +18,15 @@ from torch import nn
 from edgepose.artifact import Artifact, ModelSpec
 from edgepose.checkpoint import save_checkpoint
 from edgepose.errors import UserError
-from edgepose.history import replay_history
 from edgepose.loading import load_artifact
 from edgepose.models import MODELS, build_model, default_spec, takes_input_size, zoo_info
 from edgepose.models.ghost import GhostBottleneck, GhostDeconv, GhostModule, ghost_flops_ratio
+from edgepose.models.rewrites import replay_history
 from edgepose.models.stats import count_gflops
 from edgepose.passes import RunContext, apply_pass
 from edgepose.passes.finetune import FinetuneConfig
 from tests.conftest import TINY_ZOO_ARCH, TINY_ZOO_INPUT_SIZE, TINY_ZOO_KWARGS
+from tests.tolerances import max_abs_error, runtime_atol
 from tests.unit.test_zoo import settle_batchnorm
 
 FAST = {"calib_images": 4}
@@ -64,8 +65,11 @@ def ghosted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Artifact, Artifac
     return original, result, ctx.records["ghost"]
 
 
-def _onnx_error(model: nn.Module, spec: ModelSpec, path: Path, x: torch.Tensor, simplify: bool = False) -> float:
-    """Max |ONNX Runtime - PyTorch| relative to max(1, |output|); onnxslim is slow, so only where asked."""
+def _assert_onnx_matches(model: nn.Module, spec: ModelSpec, path: Path, x: torch.Tensor, simplify: bool = False) -> None:
+    """ONNX Runtime == PyTorch to float32 round-off at the output's scale (tests/tolerances.py: 1e-4 of
+    max(1, |output|), or 4x PyTorch's own fp32-vs-fp64 error on this model where that is larger: a Ghost fit
+    of a random-init YOLO reaches outputs of 1e8, where float32 itself errs by 2e-4 of the scale).
+    onnxslim is slow, so it runs only where asked."""
     ort = pytest.importorskip("onnxruntime")
     from edgepose.export.onnx import export_onnx
 
@@ -75,7 +79,8 @@ def _onnx_error(model: nn.Module, spec: ModelSpec, path: Path, x: torch.Tensor, 
         want = model(x).numpy()
     got = session.run(None, {"input": x.numpy()})[0]
     assert got.shape == want.shape
-    return float(np.abs(got - want).max() / max(1.0, np.abs(want).max()))
+    err, bound = max_abs_error(got, want), runtime_atol(model, x, want)
+    assert err <= bound, f"ONNX Runtime vs PyTorch: max abs error {err:.3g} > {bound:.3g}"
 
 
 # ---- building blocks ----
@@ -138,7 +143,7 @@ def test_ghost_blocks_export_to_onnx_with_parity(block: str, tmp_path: Path) -> 
     model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), body).eval()
     x = torch.randn(2, 3, 32, 24, generator=torch.Generator().manual_seed(0))
     settle_batchnorm(model, x)
-    assert _onnx_error(model, ModelSpec(input_size=(32, 24)), tmp_path / "g.onnx", x) <= 1e-4
+    _assert_onnx_matches(model, ModelSpec(input_size=(32, 24)), tmp_path / "g.onnx", x)
 
 
 # ---- the pass on SimpleBaseline-lite ----
@@ -146,7 +151,8 @@ def test_ghost_blocks_export_to_onnx_with_parity(block: str, tmp_path: Path) -> 
 
 def test_default_simplebaseline_lite_loses_over_40_percent_of_its_gflops() -> None:
     """At its real width and 128x96: the GFLOPs ratio the must-show asks for (<= 0.6) with ratio 2."""
-    from edgepose.passes.ghost import GhostConfig, replay_ghost
+    from edgepose.models.rewrites.ghost_swaps import replay_ghost
+    from edgepose.passes.ghost import GhostConfig
     from edgepose.passes.ghost_plan import plan_swaps, survey_model
 
     torch.manual_seed(0)
@@ -198,7 +204,7 @@ def test_saved_ghost_model_reloads_and_computes_the_same(ghosted, tmp_path: Path
 def test_ghost_model_exports_to_onnx_with_parity(ghosted, tmp_path: Path) -> None:  # noqa: ANN001
     _, result, _ = ghosted
     x = torch.randn(2, 3, *TINY_ZOO_INPUT_SIZE, generator=torch.Generator().manual_seed(3))
-    assert _onnx_error(result.model, result.spec, tmp_path / "g.onnx", x, simplify=True) <= 1e-4
+    _assert_onnx_matches(result.model, result.spec, tmp_path / "g.onnx", x, simplify=True)
 
 
 def test_ghost_model_quantizes_to_int8_qdq(ghosted, tmp_path: Path) -> None:  # noqa: ANN001
@@ -268,7 +274,7 @@ def test_bad_options_are_user_errors(lite: Artifact, tmp_path: Path) -> None:
 
 
 def test_replay_refuses_a_history_that_does_not_fit(ghosted) -> None:  # noqa: ANN001
-    from edgepose.passes.ghost import replay_ghost
+    from edgepose.models.rewrites.ghost_swaps import replay_ghost
 
     step = dict(ghosted[1].history[-1])
     other = build_model(TINY_ZOO_ARCH, width=0.5, deconv_channels=32)
@@ -353,7 +359,7 @@ def test_every_zoo_architecture_is_ghosted_or_left_alone_with_a_reason(name: str
         assert result.model(x).shape == model(x).shape
     assert record["gflops_ratio"] < 1.0
     if not spec.clip_length:
-        assert _onnx_error(result.model, spec, tmp_path / "g.onnx", x) <= 1e-4
+        _assert_onnx_matches(result.model, spec, tmp_path / "g.onnx", x)
     rebuilt = replay_history(_small_zoo(name)[0], result.history)  # what loading a checkpoint does
     rebuilt.load_state_dict(result.model.state_dict())
     with torch.no_grad():

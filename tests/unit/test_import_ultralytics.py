@@ -22,6 +22,7 @@ from torch import nn
 from edgepose.errors import UserError
 from edgepose.importers.ultralytics import import_ultralytics
 from edgepose.models.yolo import YoloPoseNet
+from tests.tolerances import SAME_RUNTIME_REL, assert_close_fp32
 
 TINY_CFG = {
     "nc": 1, "kpt_shape": [17, 3], "scale": "n", "scales": {"n": [0.33, 0.0625, 1024]},
@@ -130,7 +131,7 @@ def test_fake_unfused_half_checkpoint_imports_with_its_layer_list(tmp_path: Path
     with torch.no_grad():
         expected = copy.deepcopy(net).half().float()(x)  # the checkpoint stores FP16 weights
         got = artifact.model(x)
-    assert torch.allclose(got, expected, atol=1e-5)
+    assert_close_fp32(got, expected, rel=SAME_RUNTIME_REL)
     assert artifact.arch == "yolopose-11n" and artifact.arch_kwargs["cfg"]["scales"] == {"n": [0.33, 0.0625, 1024]}
     assert artifact.spec.head == "yolo" and artifact.spec.schema == "coco17" and artifact.spec.input_size == (320, 320)
     assert artifact.provenance["license"].startswith("AGPL-3.0") and artifact.provenance["fused"] is False
@@ -145,7 +146,7 @@ def test_fake_fused_checkpoint_imports_as_conv_plus_identity_bn(tmp_path: Path, 
     artifact = import_ultralytics(path)
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
-        assert torch.allclose(artifact.model(x), net(x), atol=1e-4)
+        assert_close_fp32(artifact.model(x), net(x))  # BN folded into the conv: other round-off
     assert artifact.provenance["fused"] is True
 
 

@@ -102,8 +102,15 @@ def test_optimize_end_to_end_then_resume_without_redoing(tiny_ckpt: Path, coco: 
     for key in ("eval", "bench"):
         assert key in report["baseline"] and key in report["stages"][0]
     assert {"latency_ms", "fps", "size_mb"} <= set(report["final"]["vs_torch_fp32"]["b"])
-    for name in ("report.json", "report.md", "report.png", "recipe.yaml", "final/model.onnx"):
+    for name in ("report.json", "report.md", "report.png", "recipe.yaml", "final/model.onnx",
+                 "final/edgepose-bundle.json", "final/README.md"):
         assert (out / name).exists(), name
+    bundle = json.loads((out / "final" / "edgepose-bundle.json").read_text())  # final/ is a device bundle
+    assert bundle["model"]["file"] == "model.onnx" and bundle["provenance"]["precision"] == "int8"
+    assert bundle["provenance"]["recipe"] == report["recipe"] and bundle["provenance"]["source_sha256"]
+    assert bundle["provenance"]["accuracy"] == pytest.approx(
+        {k: v for k, v in report["final"]["eval"]["metrics"].items() if isinstance(v, int | float)})
+    assert bundle["provenance"]["latency_ms"]["p50"] == report["final"]["vs_target_fp32"]["b"]["latency_ms"]["p50"]
     seals = sorted(p.parent.name for p in out.rglob("done.json"))
     assert seals == ["00_baseline", "01_quantize", "final"]
     stamp = {p: p.stat().st_mtime_ns for p in out.rglob("done.json")}
@@ -130,10 +137,14 @@ def test_failed_gate_exits_1_naming_it_after_writing_the_report(tiny_ckpt: Path,
     assert "min_speedup" in err
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["verdict"] == "fail" and report["gates"][1]["verdict"] == "fail"
-    with pytest.raises(GateFailed):
-        import edgepose
+    import edgepose
 
+    with pytest.raises(GateFailed) as failed:
         edgepose.optimize(tiny_ckpt, str(recipe), coco, tmp_path / "run", progress=False)
+    assert failed.value.report is not None and failed.value.report["verdict"] == "fail"  # the numbers come along
+    assert failed.value.report["gates"] == report["gates"]
+    returned = edgepose.optimize(tiny_ckpt, str(recipe), coco, tmp_path / "run", progress=False, check_gates=False)
+    assert returned["verdict"] == "fail"
 
 
 def test_a_model_factory_network_goes_through_cpu_int8(coco: Path, tmp_path: Path) -> None:

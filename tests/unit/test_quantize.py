@@ -12,8 +12,8 @@ import pytest
 
 from edgepose.errors import UserError
 from edgepose.passes import RunContext, apply_pass
-from edgepose.quantize.layers import Layer, module_name, output_layers, quantizable_layers
-from edgepose.quantize.search import float_counts, search_budget
+from edgepose.passes.quantize_layers import Layer, module_name, output_layers, quantizable_layers
+from edgepose.passes.quantize_search import float_counts, search_budget
 from tests.coco_files import write_coco
 
 
@@ -70,7 +70,7 @@ def test_output_layers_are_found_from_torch_names_or_from_the_graph(tiny_zoo_net
 
 
 def test_wrongly_normalised_calibration_is_refused(tiny_zoo_net, coco: Path) -> None:  # noqa: ANN001
-    from edgepose.quantize.calib import calibration_inputs
+    from edgepose.passes.quantize_calib import calibration_inputs
 
     images = calibration_inputs(coco, tiny_zoo_net.spec, count=4)
     assert images.shape == (4, 3, 64, 64)
@@ -95,7 +95,7 @@ def test_onnxruntime_ptq_keeps_the_head_float_and_stays_close(lively_net, coco: 
     assert head.input[1] in {i.name for i in graph.initializer}  # float weights, no DequantizeLinear
     assert not any(n.op_type == "QuantizeLinear" and n.input[0] == head.output[0] for n in graph.node)
     assert sum(n.op_type == "QuantizeLinear" for n in graph.node) > 10
-    from edgepose.quantize.calib import calibration_inputs
+    from edgepose.passes.quantize_calib import calibration_inputs
 
     x = calibration_inputs(coco, tiny_zoo_net.spec, count=6, seed=5)[:1]  # an image like those calibrated on
     ref = open_session(tiny_zoo_net, "torch").run({"input": x})["heatmaps"]

@@ -19,8 +19,8 @@ from edgepose.errors import UserError
 from edgepose.runtimes import RUNTIMES, Session, available_runtimes, is_available, make_feeds, open_session
 from tests.coco_files import write_coco
 from tests.conftest import TINY_FACTORY, TINY_INPUT_SIZE
+from tests.tolerances import assert_close_fp32
 
-FP32_ABS_TOL = 1e-4
 # torch.compile (inductor) compiles C++ kernels first: about a minute on a loaded 2-core machine
 SLOW_RUNTIMES = {"torch-compile"}
 RUNTIME_PARAMS = [
@@ -63,7 +63,7 @@ def test_runtime_reproduces_torch_or_says_what_is_missing(name: str, tiny_pose_n
     ref = torch_reference(tiny_pose_net, feeds)
     assert list(out) == ["heatmaps"] and out["heatmaps"].dtype == np.float32
     assert out["heatmaps"].shape == ref.shape == (2, 17, 16, 12)
-    assert float(np.abs(out["heatmaps"] - ref).max()) <= FP32_ABS_TOL
+    assert_close_fp32(out["heatmaps"], ref)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA; tests/gpu covers it")
@@ -106,7 +106,7 @@ def test_runtime_is_picked_from_the_file_type(tiny_pose_net: Artifact, tmp_path:
     for model, expected in ((pt, "torch"), (onnx_path, "onnxruntime"), (xml_path, "openvino")):
         session = open_session(model, threads=1)
         assert session.runtime == expected
-        assert float(np.abs(session.run(feeds)["heatmaps"] - ref).max()) <= FP32_ABS_TOL
+        assert_close_fp32(session.run(feeds)["heatmaps"], ref)
     with pytest.raises(UserError, match="needs a PyTorch model"):
         open_session(onnx_path, "torch")
 

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from edgepose.deploy.smoothing import OneEuroFilter, OneEuroParams, TrackSmoother, smooth_track, smoothing_factor
+from edgepose.deploy.smoothing import OneEuroFilter, OneEuroParams, PoseSmoother, smooth_track, smoothing_factor
 
 FPS = 30.0
 
@@ -102,26 +102,30 @@ def test_scores_are_kept_and_missing_points_hold_their_state() -> None:
     np.testing.assert_allclose(out[:, 0], smooth_track(track[:, :1], OneEuroParams(1.0, 0.0))[:, 0])
 
 
-def test_filter_refuses_time_going_backwards_and_a_new_shape() -> None:
-    f = OneEuroFilter()
+def test_filter_holds_on_a_repeated_timestamp_and_restarts_on_a_new_shape() -> None:
+    f = OneEuroFilter(min_cutoff=1.0, beta=0.0)
     f(np.zeros(3), t_s=1.0)
-    with pytest.raises(ValueError, match="increase"):
-        f(np.zeros(3), t_s=1.0)
-    with pytest.raises(ValueError, match="shape"):
-        f(np.zeros(4), t_s=2.0)
+    moved = f(np.ones(3), t_s=1.1)
+    assert np.all((moved > 0) & (moved < 1))
+    np.testing.assert_array_equal(f(np.full(3, 9.0), t_s=1.1), moved)  # same time: nothing new integrated
+    np.testing.assert_array_equal(f(np.full(4, 7.0), t_s=2.0), np.full(4, 7.0))  # a new shape starts afresh
     with pytest.raises(ValueError):
         OneEuroParams(min_cutoff=0.0)
+    with pytest.raises(ValueError):
+        OneEuroFilter(beta=-1.0)
 
 
-def test_track_smoother_keeps_one_filter_per_track() -> None:
-    smoother = TrackSmoother(OneEuroParams(min_cutoff=1.0, beta=0.0))
+def test_pose_smoother_keeps_one_filter_per_track_and_matches_smooth_track() -> None:
+    params = OneEuroParams(min_cutoff=1.0, beta=0.0)
+    smoother = PoseSmoother(params.min_cutoff, params.beta, params.d_cutoff, forget_after_s=10.0)
     noisy, _ = noisy_constant(frames=20)
-    a = [smoother("a", noisy[t, :3]) for t in range(20)]
-    b = [smoother("b", noisy[t, :3] + 100.0) for t in range(20)]
-    np.testing.assert_allclose(np.stack(a), smooth_track(noisy[:, :3]))
-    np.testing.assert_allclose(np.stack(b), smooth_track(noisy[:, :3] + 100.0))
+    kp = np.concatenate([noisy[:, :3], np.full((20, 3, 1), 0.9)], axis=-1)  # (T, K, 3) with scores
+    a = [smoother(kp[t], "a", t / params.fps) for t in range(20)]
+    b = [smoother(kp[t] + [100.0, 100.0, 0.0], "b", t / params.fps) for t in range(20)]
+    np.testing.assert_allclose(np.stack(a), smooth_track(kp, params), rtol=1e-6, atol=1e-4)  # float32 out
+    np.testing.assert_allclose(np.stack(b)[..., :2], smooth_track(kp[..., :2] + 100.0, params), rtol=1e-6, atol=1e-4)
     smoother.forget("a")
-    np.testing.assert_array_equal(smoother("a", noisy[0, :3] + 7.0), noisy[0, :3] + 7.0)  # a fresh start
+    np.testing.assert_allclose(smoother(kp[0] + 7.0, "a", 1.0)[:, :2], kp[0, :, :2] + 7.0, rtol=1e-6)  # a fresh start
 
 
 def test_deploy_imports_no_torch() -> None:

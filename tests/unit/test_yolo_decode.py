@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from edgepose.yolo.decode import decode_anchors, make_anchors, nms, postprocess
-from edgepose.yolo.letterbox import letterbox, letterbox_params, to_model_input
+from edgepose.deploy.letterbox import letterbox, letterbox_params
+from edgepose.deploy.normalize import YOLO_SCALING, to_model_input
+from edgepose.deploy.yolo_decode import decode_anchors, make_anchors, nms, postprocess
 from tests.yolo_raw import encode_people
 
 INPUT = (96, 128)  # non-square: an x/y mix-up shows
@@ -106,5 +107,5 @@ def test_letterbox_and_inverse_round_trip_points(shape: tuple[int, int]) -> None
 def test_letterbox_keeps_aspect_and_centres_like_ultralytics() -> None:
     (new_w, new_h), lb = letterbox_params((425, 640), (640, 640))  # a COCO photo
     assert (new_w, new_h) == (640, 425) and (lb.pad_left, lb.pad_top) == (0, 107)  # 215 rows of padding: 107 + 108
-    x = to_model_input(np.full((2, 2, 3), 255, np.uint8))
+    x = to_model_input(np.full((2, 2, 3), 255, np.uint8), scaling=YOLO_SCALING)
     assert x.shape == (3, 2, 2) and x.dtype == np.float32 and float(x.max()) == 1.0

@@ -1,4 +1,4 @@
-"""Multi-person evaluation (edgepose.evaluate -> edgepose.yolo.evaluate) and cross-schema scoring."""
+"""Multi-person evaluation (edgepose.evaluate -> edgepose.evaluate.multi_person) and cross-schema scoring."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from edgepose.artifact import ModelSpec
+from edgepose.deploy.letterbox import letterbox_params
 from edgepose.evaluate import evaluate
 from edgepose.metrics.schema_map import MAPS, find_map
 from edgepose.schemas import COCO_TO_LSP, get_schema
-from edgepose.yolo.letterbox import letterbox_params
 from tests.coco_files import write_coco
 from tests.yolo_raw import encode_people
 

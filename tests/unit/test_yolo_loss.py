@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from edgepose.deploy.yolo_decode import make_anchors
 from edgepose.models import build_model, default_spec
 from edgepose.schemas import get_schema
 from edgepose.yolo.assigner import TaskAlignedAssigner, bbox_ciou
 from edgepose.yolo.data import MultiPersonDataset, YoloAugment, collate
-from edgepose.yolo.decode import make_anchors
 from edgepose.yolo.loss import YoloPoseLoss
 from tests.coco_files import write_coco
 
@@ -93,7 +93,8 @@ def test_loss_decreases_on_a_tiny_model_and_tiny_data(tmp_path: Path) -> None:
 def test_shared_train_loop_trains_a_yolo_model_and_keeps_the_best_by_oks_ap(tmp_path: Path) -> None:
     from edgepose.artifact import Artifact
     from edgepose.loading import load_artifact
-    from edgepose.train import TrainConfig, primary_metric, train
+    from edgepose.measure import primary_metric
+    from edgepose.train import TrainConfig, train
 
     ann = write_coco(tmp_path / "data", n_images=6, seed=1)
     spec = default_spec("yolopose-ghost-n", input_size=SIZE)
@@ -102,7 +103,7 @@ def test_shared_train_loop_trains_a_yolo_model_and_keeps_the_best_by_oks_ap(tmp_
                         arch_kwargs={"width": 0.25})  # fmt: skip
     cfg = TrainConfig(epochs=2, batch_size=3, lr=2e-3, warmup_steps=1, workers=0)
     result = train(artifact, ann, ann, cfg, out_path=tmp_path / "ghost.pt", progress=False)
-    assert result.metric_name == primary_metric(spec) == "oks_ap" and result.epochs_run == 2
+    assert result.metric_name == primary_metric(spec.schema) == "oks_ap" and result.epochs_run == 2
     assert all("oks_ap" in r["val"] for r in result.log) and result.log[1]["loss"] < result.log[0]["loss"]
     saved = load_artifact(tmp_path / "ghost.pt")
     assert saved.spec.head == "yolo" and saved.arch == "yolopose-ghost-n"

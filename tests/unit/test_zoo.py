@@ -22,6 +22,7 @@ from edgepose.errors import UserError
 from edgepose.models import MODELS, build_model, default_spec, takes_input_size, zoo_info
 from edgepose.models.stats import count_gflops, count_params
 from edgepose.schemas import get_schema
+from tests.tolerances import assert_close_fp32
 
 NAMES = MODELS.names()
 # non-square, so an x/y mix-up shows; a multiple of 32, so stride-32 trunks + 3 deconvs give exactly H/4 x W/4
@@ -133,7 +134,7 @@ def test_clip_model_onnx_takes_a_dynamic_batch(name: str, tmp_path: Path) -> Non
     path = export_onnx(model, spec, tmp_path / "clip.onnx", dynamic_batch=True)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = session.run(None, {"input": x.numpy()})[0]
-    assert np.abs(got - expected).max() <= 1e-4
+    assert_close_fp32(got, expected)
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if zoo_info(n).spec.clip_length])

@@ -1,4 +1,4 @@
-"""The anchor-free YOLO Pose head, returning raw outputs only (decoding lives in edgepose.yolo.decode).
+"""The anchor-free YOLO Pose head, returning raw outputs only (decoding lives in edgepose.deploy.yolo_decode).
 
 Per stride level i: cv2[i] -> 4 * reg_max box-distance logits (DFL bins), cv3[i] -> nc class logits,
 cv4[i] -> K * 3 keypoint values (x, y offsets and a visibility logit). Output (B, 4*reg_max + nc + 3K, A):

@@ -4,17 +4,15 @@ C2f chunks one conv's output in halves and concatenates both halves (one of them
 bottlenecks); torch-pruning maps channel indices through that pattern wrongly and crashes with an
 IndexError (Torch-Pruning #302 / #505; its YOLOv8 example swaps in a "C2f_v2"). `split_c2f` replaces
 every C2f-like block by `C2fSplit`, with the same weights and outputs, and is recorded as the history
-step "yolo-split-c2f" so a pruned checkpoint replays it before its pruning plan.
+step "yolo-split-c2f" (replayed by edgepose.models.rewrites.yolo_split) so a pruned checkpoint replays it
+before its pruning plan.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
-from edgepose.history import register_replay
 from edgepose.models.yolo.blocks import C2f, Conv
 
 SPLIT_STEP = {"step": "yolo-split-c2f"}
@@ -58,8 +56,3 @@ def split_c2f(model: nn.Module) -> nn.Module:
             if isinstance(child, C2f):
                 setattr(parent, name, C2fSplit(child))
     return model
-
-
-@register_replay(SPLIT_STEP["step"])
-def _replay_split(model: nn.Module, step: dict[str, Any]) -> nn.Module:
-    return split_c2f(model)

@@ -1,0 +1,56 @@
+"""The prune pass's options (recipe keys), apart from the pass so its helpers can name the type without a cycle."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from edgepose.passes.base import PassConfig
+from edgepose.passes.finetune import FinetuneConfig
+
+
+class PruneConfig(PassConfig):
+    """How to prune (recipe keys). `ratio`: channel share per layer (structured) or weight share (magnitude)."""
+
+    method: Literal["structured", "magnitude", "sensitivity"] = "structured"
+    ratio: float = Field(0.3, gt=0, lt=1)
+    target_gflops_ratio: float | None = Field(None, gt=0, lt=1, description="prune until GFLOPs <= this share")
+    target_latency_ratio: float | None = Field(None, gt=0, lt=1, description="sensitivity: p50 share on latency_runtime")
+    latency_runtime: Literal["onnxruntime", "openvino"] = Field(
+        "onnxruntime", description="where the sensitivity plan's latency target is timed (FP32): the target runtime")
+    importance: Literal["l1", "l2", "bn_scale", "taylor"] = "l1"
+    global_pruning: bool = False
+    iterative_steps: int = Field(1, ge=1, le=50)
+    round_to: int | None = Field(8, ge=1)
+    max_layer_ratio: float = Field(0.9, gt=0, lt=1)
+    include: list[str] = Field(default_factory=lambda: ["*"])
+    exclude: list[str] = Field(default_factory=list)
+    finetune: FinetuneConfig | None = None
+    taylor_batches: int = Field(4, ge=1, description="batches of the pose loss behind Taylor importance")
+    sensitivity_ratios: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75], min_length=1)
+    sensitivity_images: int = Field(64, ge=1, description="validation instances scored per scan entry")
+
+    @field_validator("target_latency_ratio")
+    @classmethod
+    def _latency_needs_sensitivity(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and info.data.get("method") != "sensitivity":
+            raise ValueError("a latency target needs method 'sensitivity' (structured takes target_gflops_ratio)")
+        return value
+
+    @field_validator("sensitivity_ratios")
+    @classmethod
+    def _ratios_in_range(cls, value: list[float]) -> list[float]:
+        if any(not 0 < r < 1 for r in value):
+            raise ValueError("every ratio must be between 0 and 1")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _method_fits(self) -> PruneConfig:
+        if self.method == "sensitivity" and not (self.target_gflops_ratio or self.target_latency_ratio):
+            raise ValueError("method 'sensitivity' needs target_gflops_ratio or target_latency_ratio")
+        if self.method == "sensitivity" and self.global_pruning:
+            raise ValueError("method 'sensitivity' picks per-layer ratios; global_pruning does not apply")
+        if self.method == "magnitude" and (self.target_gflops_ratio or self.importance != "l1"):
+            raise ValueError("magnitude pruning ranks weights by |w| and saves no FLOPs: drop target / importance")
+        return self
