@@ -8,10 +8,18 @@ one ONNX LSTM node; T is whatever the input carries (export fixes it to the spec
 BiLSTM's output width (2 x hidden): the "no LSTM" twin that tells what the temporal layer buys at
 matched CNN compute. Its layer names match the clip model's (backbone, pool, proj, head), so one's
 CNN weights load into the other (`edgepose train --init`).
+
+`ClipStreamer` runs a clip model online: per new frame the CNN sees that frame only, and the cached
+features of the track's last T - 1 frames join it in the BiLSTM (the CNN has no temporal mixing and runs
+in eval mode, so the cached features are exactly those a full-window forward would compute again).
 """
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Hashable, Sequence
+
+import torch
 from torch import Tensor, nn
 
 from edgepose.models.heads import init_coordinate_layer
@@ -43,10 +51,16 @@ class ClipPoseRegressor(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         b, t = x.shape[0], x.shape[1]
-        features = self.pool(self.backbone(x.flatten(0, 1))).flatten(1)  # (B*T, C)
-        sequence = self.proj(features).view(b, t, -1)
+        return self.from_features(self.frame_features(x.flatten(0, 1)).view(b, t, -1))
+
+    def frame_features(self, frames: Tensor) -> Tensor:
+        """(N, 3, H, W) frames -> (N, F): CNN, pool and projection, each frame on its own (what streaming caches)."""
+        return self.proj(self.pool(self.backbone(frames)).flatten(1))
+
+    def from_features(self, sequence: Tensor) -> Tensor:
+        """(B, T, F) per-frame features -> (B, T, K, 2): the BiLSTM over the clip and the coordinate head."""
         hidden, _ = self.lstm(sequence)  # (B, T, 2*hidden)
-        return self.head(hidden).view(b, t, self.num_keypoints, 2)
+        return self.head(hidden).view(sequence.shape[0], sequence.shape[1], self.num_keypoints, 2)
 
 
 class FramePoseRegressor(nn.Module):
@@ -70,3 +84,38 @@ class FramePoseRegressor(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         features = self.proj(self.pool(self.backbone(x)).flatten(1))
         return self.head(self.frame_fc(features)).view(-1, self.num_keypoints, 2)
+
+
+class ClipStreamer:
+    """Online clip model: `step` takes one new crop per track and returns each one's newest-frame (K, 2).
+
+    The window is the track's last `window` frames (default the model's clip length; shorter while a track
+    starts). Only the new frames go through the CNN; the BiLSTM re-reads the whole window, as its backward
+    direction must (the newest frame changes every earlier output).
+    """
+
+    def __init__(self, model: ClipPoseRegressor, window: int | None = None):
+        self.model = model.eval()
+        self.window = int(window or model.clip_length)
+        if self.window < 1:
+            raise ValueError(f"window must be >= 1 frame, got {self.window}")
+        self.cache: dict[Hashable, deque[Tensor]] = {}
+
+    @torch.no_grad()
+    def step(self, frames: Tensor, track_ids: Sequence[Hashable]) -> Tensor:
+        """(N, 3, H, W) one new crop per track (N distinct ids) -> (N, K, 2) in [0, 1] of each crop."""
+        if len(track_ids) != len(frames) or len(set(track_ids)) != len(track_ids):
+            raise ValueError(f"need one distinct track id per frame, got {len(track_ids)} ids for {len(frames)} frames")
+        features = self.model.frame_features(frames)
+        windows = []
+        for feature, track in zip(features, track_ids, strict=True):
+            buffer = self.cache.setdefault(track, deque(maxlen=self.window))
+            buffer.append(feature)
+            windows.append(torch.stack(tuple(buffer)))
+        if len({len(w) for w in windows}) == 1:  # one batched BiLSTM call when every window has the same length
+            return self.model.from_features(torch.stack(windows))[:, -1]
+        return torch.stack([self.model.from_features(w[None])[0, -1] for w in windows])
+
+    def forget(self, track_id: Hashable) -> None:
+        """Drop a track that ended."""
+        self.cache.pop(track_id, None)
