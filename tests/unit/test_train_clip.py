@@ -61,7 +61,13 @@ def test_twin_cnn_weights_load_into_the_clip_model() -> None:
     assert not any(k.startswith("lstm.") for k in frame) and any(k.startswith("frame_fc.") for k in frame)
 
 
-TRAIN_RECIPES = sorted((Path(__file__).resolve().parents[2] / "recipes" / "train").glob("*.yaml"))
+TRAIN_RECIPES = sorted((Path(__file__).resolve().parents[2] / "edgepose" / "recipes" / "train").glob("*.yaml"))
+
+
+def test_the_temporal_training_recipes_are_found() -> None:  # an empty glob would skip the test below silently
+    names = {p.stem for p in TRAIN_RECIPES}
+    assert {"synth-clips-bipose-lite-bilstm-from-twin", "synth-clips-darknet53-lite-bilstm",
+            "synth-clips-bipose-lite-nolstm", "synth-clips-bipose-lite-nolstm-plus1"} <= names  # fmt: skip
 
 
 @pytest.mark.parametrize("path", TRAIN_RECIPES, ids=[p.stem for p in TRAIN_RECIPES])
