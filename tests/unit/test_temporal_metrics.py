@@ -184,3 +184,20 @@ def test_smoothing_data_without_tracks_is_a_user_error(tmp_path: Path) -> None:
     session = PerfectSession(CocoPoseDataset(ann, spec), "regression")
     with pytest.raises(UserError, match="clip data"):
         evaluate(session, spec, ann, progress=False, smooth=OneEuroParams())
+
+
+def test_optimize_summary_rows_show_jitter_on_clip_data_only() -> None:
+    from edgepose.report.markdown import summary_rows
+
+    side = {"latency_ms": {"p50": 2.0, "p90": 3.0}, "fps": 500.0, "size_mb": 1.0, "params": 1e6, "gflops": 0.1}
+
+    def report(temporal: dict | None) -> dict:
+        metrics = {"pck@0.2": 0.5, "temporal": temporal}
+        return {"baseline": {"eval": {"metrics": metrics}, "precision": "fp32", "bench": side},
+                "final": {"eval": {"metrics": metrics}, "runtime": "openvino", "precision": "int8",
+                          "vs_torch_fp32": {"a": side, "b": side}}}  # fmt: skip
+
+    rows = {what: (b, f) for what, b, f in summary_rows(report({"jitter": 0.0123456, "accel_error": 0.02}))}
+    assert rows["jitter (box diag / frame^2)"] == ("0.01235", "0.01235")
+    assert rows["accel error (box diag / frame^2)"] == ("0.02000", "0.02000")
+    assert not any("jitter" in what for what, _, _ in summary_rows(report(None)))
