@@ -213,7 +213,7 @@ def main() -> None:
         if path == args.twin[0]:
             first_twin, params = twin, picks["accuracy"]
     extras = [load_artifact(p) for p in args.extra]
-    for path, art in zip(args.extra, extras, strict=True):
+    for art in extras:
         kp, ids, ds = offline(art, args.test)
         rows[f"{art.arch}, offline windows of T"] = score(kp, ids, ds)
         rows[f"{art.arch}, streaming sliding window"] = score(*streaming(art, args.test))

@@ -79,11 +79,11 @@ def test_predict_runs_a_clip_model_on_a_video_with_a_window_per_track(tmp_path: 
     import torch
 
     from edgepose.artifact import Artifact
-    from edgepose.export.convert import export_model
     from edgepose.cli.app import main
     from edgepose.deploy.config import ModelConfig
     from edgepose.deploy.decode import decode_regression, to_image_coords
     from edgepose.deploy.model import PoseModel
+    from edgepose.export.convert import export_model
     from tests.unit.test_zoo import settle_batchnorm, small_case
 
     model, spec = small_case("bipose-lite-bilstm")

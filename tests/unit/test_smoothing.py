@@ -9,7 +9,13 @@ import sys
 import numpy as np
 import pytest
 
-from edgepose.deploy.smoothing import OneEuroFilter, OneEuroParams, PoseSmoother, smooth_track, smoothing_factor
+from edgepose.deploy.smoothing import (
+    OneEuroFilter,
+    OneEuroParams,
+    PoseSmoother,
+    smooth_track,
+    smoothing_factor,
+)
 
 FPS = 30.0
 
