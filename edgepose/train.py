@@ -56,6 +56,8 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None
     threads: int | None = None
     sync_bn: bool = False  # SyncBatchNorm over the ranks (CUDA only)
+    clip_stride: int | None = None  # clip models: frames between training windows (None: 1, every start)
+    select_metric: str | None = None  # the val metric (higher is better) that picks the best epoch; None: primary_metric
 
 
 @dataclass
@@ -66,6 +68,9 @@ class TrainResult:
     epochs_run: int
     seconds: float
     log: list[dict[str, Any]] = field(default_factory=list)
+
+
+SELECT_METRICS = ("oks_ap", "oks_ap50", "pck@0.2", "pck@0.1", "pckh@0.5")  # eval metrics where higher is better
 
 
 def pose_loss(output: Tensor, batch: dict[str, Tensor], spec: ModelSpec, teacher_output: Tensor | None = None,
@@ -105,12 +110,14 @@ def train(
     dist.setup()
     model = artifact.require_torch("train")
     spec = artifact.spec
+    metric_name = cfg.select_metric or primary_metric(spec.schema)  # what picks the best epoch
+    if metric_name not in SELECT_METRICS:
+        raise UserError(f"the best epoch is picked by one of {', '.join(SELECT_METRICS)}, not '{metric_name}'")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     loader, n_items = _train_loader(train_ann, spec, cfg)
     steps_per_epoch = _steps(n_items, cfg)
-    metric_name = primary_metric(spec.schema)  # what picks the best epoch
     state_path = Path(f"{out_path}.state.pt") if out_path else None
     state = _TrainState(best_metric=-math.inf)
     best_weights = _cpu_copy(model)
@@ -191,7 +198,8 @@ def _train_loader(train_ann: str | Path, spec: ModelSpec, cfg: TrainConfig) -> t
     else:
         from edgepose.data.coco import CocoPoseDataset
 
-        dataset = CocoPoseDataset(train_ann, spec, train=True, clip_length=spec.clip_length)
+        dataset = CocoPoseDataset(train_ann, spec, train=True, clip_length=spec.clip_length,
+                                  clip_stride=cfg.clip_stride or 1)  # fmt: skip
     loader = sharded_loader(dataset, cfg.batch_size, dist.rank(), dist.world_size(), cfg.seed, cfg.workers, collate)
     return loader, len(dataset)
 
@@ -223,6 +231,8 @@ def validate(model: nn.Module, spec: ModelSpec, val_ann: str | Path, cfg: TrainC
     finally:
         model.train(was_training)
     metrics = {k: v for k, v in result["metrics"].items() if k != "per_keypoint"}
+    if metrics.get("temporal"):  # clip data: jitter and acceleration error, without the per-joint table
+        metrics["temporal"] = {k: v for k, v in metrics["temporal"].items() if k != "per_keypoint"}
     return metrics
 
 

@@ -28,6 +28,9 @@ class SynthData(_Strict):
     seed: int = 0
     multi: bool = False
     image_size: str | None = None
+    sequences: bool = False  # clips with video_id / frame_id / track_id (persons counts person-frames)
+    frames: int = Field(8, ge=1)  # frames per clip with sequences
+    difficulty: str = "normal"
 
 
 class TrainData(_Strict):
@@ -45,6 +48,8 @@ class Schedule(_Strict):
     val_limit: int | None = Field(None, ge=1)
     seed: int = 0
     threads: int | None = Field(None, ge=1)
+    clip_stride: int | None = Field(None, ge=1)  # clip models: frames between training windows (default 1)
+    select: str | None = None  # val metric that picks the best epoch (default: OKS AP on COCO-17, else PCK@0.2)
 
 
 class TrainRecipe(_Strict):
@@ -99,5 +104,8 @@ def generate_missing_data(recipe: TrainRecipe, log: Any = print) -> None:
         if (Path(item.out) / "annotations.json").exists():
             continue
         size = tuple(int(v) for v in item.image_size.lower().split("x")) if item.image_size else None
-        log(f"generating {item.persons} synthetic people (seed {item.seed}) into {item.out} ...")
-        generate(Path(item.out), SynthConfig(persons=item.persons, seed=item.seed, multi=item.multi, image_size=size))
+        what = f"person-frames in clips of {item.frames}" if item.sequences else "people"
+        log(f"generating {item.persons} synthetic {what} (seed {item.seed}) into {item.out} ...")
+        generate(Path(item.out), SynthConfig(persons=item.persons, seed=item.seed, multi=item.multi, image_size=size,
+                                             sequences=item.sequences, frames=item.frames,
+                                             difficulty=item.difficulty))  # fmt: skip

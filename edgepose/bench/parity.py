@@ -132,7 +132,7 @@ def verify_parity(
 
 def decode_keypoints(name: str, output: np.ndarray, spec: ModelSpec) -> np.ndarray | None:
     """(N, K, 2) keypoints in input pixels of the head's own output `name` (heatmap argmax x stride, regression
-    x size); None for another output, a YOLO head (its decode needs NMS) or a clip model's (B, T, K, 2)."""
+    x size; a clip model's (B, T, K, 2) comes out (B*T, K, 2)); None for another output or a YOLO head (NMS)."""
     from edgepose.deploy.decode import decode_heatmaps, decode_regression
 
     if name != output_name(spec.head):
@@ -141,18 +141,21 @@ def decode_keypoints(name: str, output: np.ndarray, spec: ModelSpec) -> np.ndarr
     if spec.head == "heatmap" and output.ndim == 4:
         stride = (w / output.shape[-1], h / output.shape[-2])
         return decode_heatmaps(output, stride=stride, refine="argmax")[..., :2].astype(np.float64)
-    if spec.head == "regression" and output.ndim == 3:
-        return decode_regression(output, spec.input_size)[..., :2].astype(np.float64)
+    if spec.head == "regression" and output.ndim in (3, 4) and output.shape[-1] >= 2:  # 4: clips (N, T, K, 2)
+        flat = output.reshape(-1, *output.shape[-2:])
+        return decode_regression(flat, spec.input_size)[..., :2].astype(np.float64)
     return None
 
 
 def dataset_images(ann_file: str, spec: ModelSpec, n: int) -> np.ndarray:
-    """Up to `n` real input images, (n, 3, H, W), normalised by the dataset reader with the spec's mean/std."""
+    """Up to `n` real inputs, (n, 3, H, W) -- (n, T, 3, H, W) clips for clip models -- normalised by the
+    dataset reader with the spec's mean/std."""
     try:
         from edgepose.data.coco import CocoPoseDataset
     except ImportError:
         raise UserError("--verify-data needs the COCO reader edgepose.data.coco, which this install lacks") from None
-    dataset = CocoPoseDataset(ann_file, spec)
+    clip = spec.clip_length
+    dataset = CocoPoseDataset(ann_file, spec, clip_length=clip, clip_stride=clip or 1)
     count = min(n, len(dataset))
     if count == 0:
         raise UserError(f"{ann_file} has no usable annotated persons for --verify-data")

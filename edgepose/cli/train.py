@@ -32,6 +32,8 @@ def train_command(
     val_every: Annotated[int, typer.Option("--val-every", min=1, help="validate every N epochs (and after the last)")] = 1,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch CPU threads")] = None,  # noqa: UP045
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    clip_stride: Annotated[Optional[int], typer.Option("--clip-stride", min=1, help="clip models: frames between training windows (default 1)")] = None,  # noqa: UP045
+    select: Annotated[Optional[str], typer.Option("--select", help="val metric that picks the best epoch: oks_ap|pck@0.2|... (default: OKS AP on COCO-17, else PCK@0.2)")] = None,  # noqa: UP045
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="continue an interrupted run")] = True,
     list_recipes: Annotated[bool, typer.Option("--list", help="list the shipped training recipes and exit")] = False,
     sync_bn: SyncBnOpt = False,
@@ -72,6 +74,7 @@ def train_command(
         input_size, init, schedule = spec.input_size, spec.init, spec.train
         epochs, batch, lr, workers, seed = schedule.epochs, schedule.batch, schedule.lr, schedule.workers, schedule.seed
         val_limit, val_every, threads = schedule.val_limit, schedule.val_every, schedule.threads
+        clip_stride, select = schedule.clip_stride, schedule.select
     if not (arch and data and out):
         raise UserError("give ARCH, --data TRAIN.json and -o OUT.pt, or --recipe NAME (a shipped training recipe) or --recipe FILE.yaml")
     if not (math.isfinite(lr) and 0 < lr < 10):
@@ -81,7 +84,7 @@ def train_command(
     artifact = build_for_training(arch, data, kwargs, input_size, init)
     cfg = TrainConfig(
         epochs=epochs, batch_size=batch, lr=lr, workers=workers, seed=seed, val_limit=val_limit,
-        val_every=val_every, threads=threads, sync_bn=sync_bn,
+        val_every=val_every, threads=threads, sync_bn=sync_bn, clip_stride=clip_stride, select_metric=select,
     )  # fmt: skip
     result = train(artifact, data, val, cfg, out_path=out, resume=resume, progress=not json_out, on_epoch=_log_epoch)
     summary = {
@@ -125,4 +128,8 @@ def _log_epoch(record: dict) -> None:
     for key in ("oks_ap", "pck@0.2", "pck@0.1", "mpjpe_px"):
         if val.get(key) is not None:
             line += f"  {key} {val[key]:.4f}"
+    temporal = val.get("temporal") or {}
+    for key in ("jitter", "accel_error"):
+        if temporal.get(key) is not None:
+            line += f"  {key} {temporal[key]:.5f}"
     info(line)

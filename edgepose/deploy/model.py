@@ -10,11 +10,12 @@ decodes boxes + keypoints + NMS.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from typing import Protocol
 
 import numpy as np
 
+from edgepose.deploy.clip_window import ClipWindows
 from edgepose.deploy.config import ModelConfig
 from edgepose.deploy.crop import crop_affine, crop_inverse, warp_crop
 from edgepose.deploy.decode import (
@@ -164,6 +165,30 @@ class PoseModel:
             return [Pose(keypoints[i], xyxy[i], float(scores[i]), self.names, None,
                          None if given is None else float(given[i])) for i in range(len(boxes))]  # fmt: skip
 
+    def top_down_clip(self, image_rgb: np.ndarray, boxes_xywh: np.ndarray, windows: ClipWindows,
+                      tracks: Sequence[Hashable | None], box_scores: Sequence[float] | None = None,
+                      timer: Timer | None = None) -> list[Pose]:  # fmt: skip
+        """A clip model's poses in one video frame: each person's window of its track's last T crops goes
+        through the model and the newest frame's output is the pose (edgepose.deploy.clip_window)."""
+        boxes = np.asarray(boxes_xywh, dtype=np.float64).reshape(-1, 4)
+        if not len(boxes):
+            return []
+        t_len = int(self.config.clip_length or 1)
+        with _stage(timer, "preprocess"):
+            crops, inverses = self.crop(image_rgb, boxes)
+            clips = windows.windows(crops, tracks)
+        with _stage(timer, "inference"):
+            out, flipped = self.infer_crops(clips)  # (N*T, K, ...): keep each window's last frame
+            out = out[t_len - 1 :: t_len]
+            flipped = None if flipped is None else flipped[t_len - 1 :: t_len]
+        with _stage(timer, "postprocess"):
+            keypoints = to_image_coords(self.decode_crops(out, flipped), inverses)
+            given = None if box_scores is None else np.asarray(box_scores, dtype=np.float64)
+            scores = instance_scores(keypoints[..., 2], box_scores=given)
+            xyxy = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
+            return [Pose(keypoints[i], xyxy[i], float(scores[i]), self.names, None,
+                         None if given is None else float(given[i])) for i in range(len(boxes))]  # fmt: skip
+
     # -- whole image (YOLO-pose) --------------------------------------------------------------------------
     def letterbox(self, images_rgb: Sequence[np.ndarray], out: np.ndarray | None = None
                   ) -> tuple[np.ndarray, list[LetterboxMap]]:  # fmt: skip
@@ -208,7 +233,8 @@ class PoseModel:
         """Poses in one RGB image. Top-down models use `boxes_xywh` (default: the whole image as one person);
         YOLO-pose models find the people themselves (boxes are not used)."""
         if self.config.clip_length:
-            raise UserError("clip (temporal) models take T frames per person; predict runs single-frame models")
+            raise UserError("clip (temporal) models take T frames per person: use top_down_clip on a video "
+                            "(edgepose predict does, per track)")
         if not self.config.top_down:
             return self.whole_image(image_rgb, timer)
         if boxes_xywh is None:

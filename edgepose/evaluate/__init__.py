@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgepose.errors import UserError
 from edgepose.evaluate.batches import RunsFeeds
 from edgepose.evaluate.multi_person import evaluate_multi_person
 from edgepose.evaluate.topdown import evaluate_top_down
@@ -19,6 +20,7 @@ from edgepose.metrics.scoring import score_predictions
 
 if TYPE_CHECKING:
     from edgepose.artifact import ModelSpec
+    from edgepose.deploy.smoothing import OneEuroParams
 
 __all__ = ["evaluate", "score_predictions"]
 
@@ -28,6 +30,7 @@ def evaluate(
     workers: int = 0, progress: bool = True, limit: int | None = None, image_root: str | Path | None = None,
     refine: str = "dark", blur_sigma: float | None = None, model_name: str | None = None,
     runtime_name: str | None = None, save_predictions: str | Path | None = None, allow_outside_images: bool = False,
+    smooth: OneEuroParams | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Evaluate `session` on `ann_file`; returns the eval dict of DESIGN.md (metrics, n_images, n_instances,
     model, runtime, plus data, schema, flip, decode, seconds).
@@ -37,11 +40,14 @@ def evaluate(
     `save_predictions` writes the predictions as a COCO keypoint-results file (what `edgepose predict` writes).
     Image paths that lead out of the dataset's folder are refused unless `allow_outside_images`; what the
     reader left out (edgepose.data.coco_checks.DROP_KINDS) is counted under `dropped`. A model whose output
-    holds NaN or Inf is a UserError.
+    holds NaN or Inf is a UserError. `smooth` (top-down on clip data) One-Euro filters each track before scoring.
     """
     common: dict[str, Any] = dict(batch_size=batch_size, flip=flip, progress=progress, limit=limit, image_root=image_root,
                                   model_name=model_name, runtime_name=runtime_name,
                                   save_predictions=save_predictions, allow_outside_images=allow_outside_images)  # fmt: skip
     if spec.head == "yolo":
+        if smooth is not None:
+            raise UserError("--smooth applies to top-down models on clip data, not to a YOLO-pose model")
         return evaluate_multi_person(session, spec, ann_file, **common)
-    return evaluate_top_down(session, spec, ann_file, workers=workers, refine=refine, blur_sigma=blur_sigma, **common)
+    return evaluate_top_down(session, spec, ann_file, workers=workers, refine=refine, blur_sigma=blur_sigma,
+                             smooth=smooth, **common)  # fmt: skip

@@ -8,6 +8,7 @@ functions `predict` runs per image. Only the batching differs (many people per s
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ from edgepose.metrics.scoring import score_predictions
 
 if TYPE_CHECKING:
     from edgepose.artifact import ModelSpec
+    from edgepose.deploy.smoothing import OneEuroParams
 
 
 def evaluate_top_down(
@@ -43,13 +45,17 @@ def evaluate_top_down(
     runtime_name: str | None = None,
     save_predictions: str | Path | None = None,
     allow_outside_images: bool = False,
+    smooth: OneEuroParams | None = None,
 ) -> dict[str, Any]:
     """Evaluate a heatmap / regression `session` on `ann_file` (on the GT person boxes, no augmentation).
 
     `limit` keeps the first N dataset items (instances; clips for clip models, whose frames are
     scored as instances; clips are non-overlapping windows of T frames of a track, so frames in a
-    track's tail shorter than T are not scored). Returns the eval dict of DESIGN.md: metrics,
-    n_images, n_instances, model, runtime (+ data, schema, flip, decode, seconds). `save_predictions` also writes
+    track's tail shorter than T are not scored). `smooth` runs the One-Euro filter over each track's
+    keypoints (in frame order, image pixels, speed relative to the GT box diagonal) before scoring;
+    it needs data with tracks. Returns the eval dict of DESIGN.md: metrics (with `temporal` jitter and
+    acceleration error on clip data), n_images, n_instances, model, runtime (+ data, schema, flip,
+    decode, smooth, seconds). `save_predictions` also writes
     the scored keypoints as a COCO results file (edgepose.deploy.results), which `eval --predictions` re-scores
     to the same metrics.
     """
@@ -82,12 +88,15 @@ def evaluate_top_down(
     ann_ids_all = np.concatenate(ann_ids)
     _, first = np.unique(ann_ids_all, return_index=True)  # a frame shared by two clips counts once
     first = np.sort(first)
+    image_kpts, ann_ids_all = image_kpts[first], ann_ids_all[first]
+    if smooth is not None:
+        image_kpts = smooth_tracks(image_kpts, ann_ids_all, dataset.coco, smooth, ann_file)
     gt = dataset
     if mapping:
         image_kpts, gt = mapping.apply(image_kpts), mapping.mask_coco(dataset.coco)
-    result = score_predictions(image_kpts[first], gt, ann_ids_all[first], dataset.schema)
+    result = score_predictions(image_kpts, gt, ann_ids_all, dataset.schema)
     if save_predictions is not None:
-        _save(save_predictions, image_kpts[first], ann_ids_all[first], dataset)
+        _save(save_predictions, image_kpts, ann_ids_all, dataset)
     return {
         "metrics": result["metrics"],
         "n_images": result["n_images"],
@@ -98,10 +107,36 @@ def evaluate_top_down(
         "schema": result["schema"],
         "flip": flip,
         "decode": refine if spec.head == "heatmap" else "regression",
+        "smooth": {"method": "one-euro", **asdict(smooth)} if smooth is not None else {"method": "none"},
         "seconds": round(time.perf_counter() - start, 3),
         "dropped": merge_drops(dataset.dropped, result.get("dropped")),
         **({"schema_map": mapping.describe()} if mapping else {}),
     }
+
+
+def smooth_tracks(
+    kpts: np.ndarray, ann_ids: np.ndarray, coco: Any, params: OneEuroParams, ann_file: str | Path = "the data"
+) -> np.ndarray:  # fmt: skip
+    """(N, K, 3) image-pixel keypoints row-aligned with `ann_ids`, One-Euro smoothed along each track.
+
+    Each run of consecutive frames of a track is filtered from its first frame on; the speed is
+    measured in GT box diagonals per second (the box the crop was taken from).
+    """
+    from edgepose.deploy.smoothing import smooth_track
+    from edgepose.metrics.temporal import track_runs
+
+    anns = [coco.anns[int(a)] for a in ann_ids]
+    runs = track_runs(anns, coco.imgs)
+    if runs is None:
+        raise UserError(
+            f"{ann_file}: smoothing needs clip data (video_id and frame_id on images, track_id on annotations)"
+        )
+    out = np.asarray(kpts, dtype=np.float64).copy()
+    box = np.asarray([a["bbox"] for a in anns], dtype=np.float64).reshape(len(anns), 4)
+    diag = np.maximum(np.hypot(box[:, 2], box[:, 3]), 1.0)
+    for rows in runs:
+        out[rows] = smooth_track(out[rows], params, scale=diag[rows])
+    return out.astype(np.float32)
 
 
 def _save(path: str | Path, keypoints: np.ndarray, ann_ids: np.ndarray, dataset: Any) -> None:

@@ -15,9 +15,11 @@ from typing import Any
 import numpy as np
 
 from edgepose.console import TaskBar, info
+from edgepose.deploy.clip_window import ClipWindows
 from edgepose.deploy.crop import clip_boxes
 from edgepose.deploy.images import bgr_to_rgb
 from edgepose.deploy.model import PoseModel
+from edgepose.deploy.pose import Pose
 from edgepose.deploy.results import result_entry
 from edgepose.deploy.smoothing import DEFAULT_BETA, DEFAULT_D_CUTOFF_HZ, DEFAULT_MIN_CUTOFF_HZ, PoseSmoother
 from edgepose.errors import UserError
@@ -95,6 +97,7 @@ class _Loop:
         self.table = TableWriter(opts.out_dir, opts.csv)
         self.overlay = Overlay(list(model.config.keypoint_schema.skeleton)) if opts.overlay else None
         self.overlay_files = OverlayFiles(opts.out_dir) if opts.overlay else None
+        self.windows = ClipWindows(model.config.clip_length) if model.config.clip_length else None
         self.smoother = None
         if opts.smooth == "one-euro":
             self.smoother = PoseSmoother(opts.min_cutoff, opts.beta, opts.d_cutoff)
@@ -106,6 +109,8 @@ class _Loop:
     def run_source(self, source: Source, bar: TaskBar) -> None:
         if self.tracker is not None and source.is_stream:
             self.tracker.reset()
+        if self.windows is not None:
+            self.windows.reset()
         frames = read_frames(source)
         while True:
             with self.timer.stage("read"):
@@ -126,12 +131,17 @@ class _Loop:
         people = None
         if model.config.top_down:
             people = self._people(rgb, frame, image_id)
-            poses = model.top_down(rgb, people.boxes_xywh, people.scores, timer)
+            if self.windows is not None:  # a clip model: tracks first, then each track's window of crops
+                poses = self._clip_poses(rgb, people, frame, source, video_frame)
+            else:
+                poses = model.top_down(rgb, people.boxes_xywh, people.scores, timer)
         else:
             poses = model.whole_image(rgb, timer)
         with timer.stage("postprocess"):
             key, index, t_s = self._timeline(frame, source, video_frame)
-            if people is not None and any(t is not None for t in people.track_ids):
+            if self.windows is not None:
+                pass  # _clip_poses gave the tracks
+            elif people is not None and any(t is not None for t in people.track_ids):
                 for pose, track in zip(poses, people.track_ids, strict=True):
                     pose.track_id = track
             elif self.tracker is not None and frame.video:
@@ -160,6 +170,24 @@ class _Loop:
                     self.overlay_files.video_frame(frame.source, self.source_index, drawn, source.fps)
                 else:
                     self.overlay_files.image(frame.source, self.frames, drawn)
+
+    def _clip_poses(self, rgb: np.ndarray, people: People, frame: Frame, source: Source,
+                    video_frame: int | None) -> list[Pose]:  # fmt: skip
+        """A clip model's poses: track the boxes (or take the annotations' ids), then run each track's window."""
+        assert self.windows is not None
+        tracks = list(people.track_ids)
+        if not any(t is not None for t in tracks) and self.tracker is not None and frame.video:
+            xyxy = np.concatenate([people.boxes_xywh[:, :2], people.boxes_xywh[:, :2] + people.boxes_xywh[:, 2:]], axis=1)
+            stubs = [Pose(np.zeros((len(self.model.names), 3)), xyxy[i], float(people.scores[i]), self.model.names,
+                          None, float(people.scores[i])) for i in range(len(xyxy))]  # fmt: skip
+            with self.timer.stage("postprocess"):
+                tracks = [p.track_id for p in self.tracker.update(stubs)]
+        key = self._timeline(frame, source, video_frame)[0]
+        keys = [None if t is None else (key, t) for t in tracks]
+        poses = self.model.top_down_clip(rgb, people.boxes_xywh, self.windows, keys, people.scores, self.timer)
+        for pose, track in zip(poses, tracks, strict=True):
+            pose.track_id = track
+        return poses
 
     def _image_id(self, frame: Frame) -> tuple[Any, int | None]:
         """(image id, the annotations' frame id of a still image that is a video frame, else None)."""

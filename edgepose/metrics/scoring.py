@@ -29,6 +29,7 @@ from edgepose.metrics.pck import (
     pck_per_keypoint,
     segment_length,
 )
+from edgepose.metrics.temporal import temporal_metrics, track_runs
 from edgepose.schemas import KeypointSchema, get_schema, schema_for_count
 
 
@@ -50,6 +51,8 @@ def score_predictions(
     of each row -- or an (N, K, 3) array (then image_ids / bboxes / areas optionally describe it).
     Returns {"metrics": {...}, "n_images", "n_instances", "schema", "dropped": {"beyond_max_dets": n}}
     (people in images with more than COCOeval's maxDets: their predictions are not matched).
+    metrics["temporal"] holds jitter and acceleration error (edgepose.metrics.temporal) when the
+    annotations carry tracks, else None.
     Non-finite predictions are a UserError: NaN cannot be scored (it must never score as a hit or a miss).
     """
     pred = np.asarray(pred, dtype=np.float64)
@@ -85,6 +88,7 @@ def score_predictions(
         if key in ("oks_ap", "oks_ap50", "oks_ap75", "oks_ar"):
             metrics[key] = value
     metrics.update(_pck_metrics(pred, gt_kpts, schema, visible_score_threshold))
+    metrics["temporal"] = _temporal(pred, gt_kpts, anns, coco, schema)
     return {
         "metrics": metrics,
         "n_images": len({a["image_id"] for a in anns}),
@@ -119,6 +123,15 @@ def _pck_metrics(pred: np.ndarray, gt: np.ndarray, schema: KeypointSchema, vis_t
         "n_pckh_instances": int(np.isfinite(head).sum()) if head is not None else 0,
         "per_keypoint": per_keypoint,
     }
+
+
+def _temporal(pred: np.ndarray, gt: np.ndarray, anns: list[dict[str, Any]], coco: Any, schema: KeypointSchema) -> dict[str, Any] | None:
+    """Jitter and acceleration error per track (metrics.temporal) when the data has tracks, else None."""
+    runs = track_runs(anns, getattr(coco, "imgs", {}))
+    if not runs:
+        return None
+    box = np.asarray([a.get("bbox", [0, 0, 0, 0]) for a in anns], dtype=np.float64).reshape(len(anns), 4)
+    return temporal_metrics(pred, gt, np.hypot(box[:, 2], box[:, 3]), runs, schema)
 
 
 def _num(value: float) -> float | None:

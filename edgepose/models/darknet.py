@@ -8,6 +8,10 @@ The paper resizes to 256x256, scales pixels to [0, 1] by min-max normalisation (
 and trains on COCO and MPII; this entry uses the COCO-17 schema (the PoseTrack clip in shared/data
 follows it too). It does not give the LSTM size; we use one BiLSTM layer of 256 per direction after a
 1024 -> 512 projection, like `bipose-resnet50-bilstm`.
+
+`darknet53-lite-bilstm` is the same architecture for 2 CPU cores: all 52 convs at quarter width,
+128x128 frames (the paper's square input, halved), a 256 projection and 128 LSTM units per direction
+(0.30 GFLOPs per frame against 18.7 for the full model). `darknet53-lite-nolstm` is its per-frame twin.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from torch import Tensor, nn
 
 from edgepose.models.heads import scaled
 from edgepose.models.registry import register_model
-from edgepose.models.temporal import ClipPoseRegressor
+from edgepose.models.temporal import ClipPoseRegressor, FramePoseRegressor
 
 DARKNET53_BLOCKS = (1, 2, 8, 8, 4)
 PAPER = (
@@ -90,3 +94,31 @@ def darknet53_bilstm(
         trunk, trunk.out_channels, num_keypoints, hidden=hidden, proj=proj, num_layers=num_layers,
         clip_length=clip_length,
     )  # fmt: skip
+
+
+@register_model(
+    "darknet53-lite-bilstm", kind="temporal", input_size=(128, 128), schema="coco17", head="regression",
+    clip_length=4, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
+    description="Darknet-53 + BiLSTM for CPUs: quarter width, 128x128, GAP + BiLSTM 128 -> K x 2 per frame",
+    paper=PAPER,
+)  # fmt: skip
+def darknet53_lite_bilstm(
+    num_keypoints: int = 17, clip_length: int = 4, hidden: int = 128, proj: int = 256, width: float = 0.25,
+    num_layers: int = 1,
+) -> ClipPoseRegressor:  # fmt: skip
+    """`darknet53-bilstm` with smaller defaults (same kwargs)."""
+    return darknet53_bilstm(num_keypoints, clip_length, hidden, proj, width, num_layers)
+
+
+@register_model(
+    "darknet53-lite-nolstm", kind="regression", input_size=(128, 128), schema="coco17", head="regression",
+    mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
+    description="darknet53-lite-bilstm's per-frame twin: the same CNN + GAP + FC 256 in place of the BiLSTM",
+    paper=PAPER,
+)  # fmt: skip
+def darknet53_lite_nolstm(
+    num_keypoints: int = 17, hidden: int = 128, proj: int = 256, width: float = 0.25
+) -> FramePoseRegressor:  # fmt: skip
+    """`hidden` sizes the FC that stands in for the BiLSTM (2 x hidden wide, as the BiLSTM's output)."""
+    trunk = Darknet53(width)
+    return FramePoseRegressor(trunk, trunk.out_channels, num_keypoints, hidden=hidden, proj=proj)

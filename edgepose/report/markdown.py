@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+TEMPORAL_ROWS = (("jitter (box diag / frame^2)", "jitter"), ("accel error (box diag / frame^2)", "accel_error"))
 ROWS = (("OKS AP", "oks_ap", 4), ("PCK@0.2", "pck@0.2", 4), ("PCK@0.1", "pck@0.1", 4), ("MPJPE (px)", "mpjpe_px", 2))
 
 
@@ -16,6 +17,10 @@ def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
         b, f = base["eval"]["metrics"].get(key), final["eval"]["metrics"].get(key)
         if b is not None or f is not None:
             rows.append((label, _fmt(b, digits), _fmt(f, digits)))
+    b_t, f_t = base["eval"]["metrics"].get("temporal") or {}, final["eval"]["metrics"].get("temporal") or {}
+    for label, key in TEMPORAL_ROWS:  # clip data: jitter and acceleration error (edgepose.metrics.temporal)
+        if b_t.get(key) is not None or f_t.get(key) is not None:
+            rows.append((label, _fmt(b_t.get(key), 5), _fmt(f_t.get(key), 5)))
     a_lat, b_lat = torch_side["a"]["latency_ms"], torch_side["b"]["latency_ms"]
     rows += [
         ("runtime / precision", f"torch / {base['precision']}", f"{final['runtime']} / {final['precision']}"),

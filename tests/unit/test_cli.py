@@ -113,3 +113,4 @@ def test_zoo_json_lists_every_architecture() -> None:
     for row in rows:
         assert {"name", "params", "gflops", "input_size", "schema", "kind"} <= set(row)
         assert row["params"] > 0 and row["gflops"] > 0
+        assert row["gflops_per_frame"] * (row["clip_length"] or 1) == pytest.approx(row["gflops"], abs=0.003)

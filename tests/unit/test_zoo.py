@@ -260,3 +260,29 @@ def test_a_non_positive_width_is_refused_for_every_architecture(name: str, value
 
     with pytest.raises(UserError, match=rf"cannot build {name} with width={value!r}: it must be a positive number"):
         build_model(name, width=value)
+
+
+@pytest.mark.parametrize(("clip_name", "twin_name"), [
+    ("bipose-lite-bilstm", "bipose-lite-nolstm"), ("darknet53-lite-bilstm", "darknet53-lite-nolstm"),
+])  # fmt: skip
+def test_lite_clip_models_and_their_per_frame_twins_cost_the_same_per_frame(clip_name: str, twin_name: str) -> None:
+    clip_spec, twin_spec = default_spec(clip_name), default_spec(twin_name)
+    assert clip_spec.input_size == twin_spec.input_size and twin_spec.clip_length is None
+    with torch.device("meta"):
+        clip_model, twin_model = build_model(clip_name), build_model(twin_name)
+    per_frame = count_gflops(clip_model, clip_spec) / clip_spec.clip_length
+    twin = count_gflops(twin_model, twin_spec)
+    assert twin == pytest.approx(per_frame, rel=0.01)  # the BiLSTM is < 1% of the compute
+    assert per_frame < 0.5  # sized for 2 CPU cores
+    assert {k for k in twin_model.state_dict() if k.startswith("backbone.")} == {
+        k for k in clip_model.state_dict() if k.startswith("backbone.")
+    }
+
+
+def test_full_size_temporal_models_keep_the_reference_backbones() -> None:
+    with torch.device("meta"):
+        bipose, darknet = build_model("bipose-resnet50-bilstm"), build_model("darknet53-bilstm")
+    # ResNet-50 at 256x192 is 4.1 GMACs = 8.2 GFLOPs a frame; Darknet-53 at 256x256 18.7 (Redmon & Farhadi)
+    assert count_gflops(bipose, default_spec("bipose-resnet50-bilstm")) / 4 == pytest.approx(8.0, rel=0.03)
+    assert count_gflops(darknet, default_spec("darknet53-bilstm")) / 4 == pytest.approx(18.6, rel=0.02)
+    assert count_params(bipose) == pytest.approx(26.15e6, rel=0.01)
