@@ -35,6 +35,9 @@ def _projection(feature_channels: int, proj: int) -> tuple[nn.Module, int]:
 class ClipPoseRegressor(nn.Module):
     """`backbone` maps (N, 3, H, W) to (N, C, h, w) with C = `feature_channels`."""
 
+    # submodules whose output width is the LSTM's input: pruning keeps it (it touches the CNN only)
+    keep_output_width = ("proj",)
+
     def __init__(
         self, backbone: nn.Module, feature_channels: int, num_keypoints: int, hidden: int = 256,
         proj: int = 512, num_layers: int = 1, clip_length: int = 4,

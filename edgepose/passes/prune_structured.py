@@ -48,7 +48,9 @@ def prune_scope(model: nn.Module, spec: ModelSpec, include: Sequence[str], exclu
     prunable = [n for n in select_modules(model, ROOT_TYPES, include, exclude) if n not in outputs]
     roots = [name for name, m in model.named_modules() if isinstance(m, ROOT_TYPES)]
     recurrent = [name for name, m in model.named_modules() if isinstance(m, RECURRENT_TYPES)]
-    ignored = list(dict.fromkeys([*outputs, *(n for n in roots if n not in prunable), *recurrent]))
+    kept = tuple(getattr(model, "keep_output_width", ()))  # e.g. what feeds a recurrent layer: its width stays
+    feeding = [name for name in roots if any(name == k or name.startswith(k + ".") for k in kept)]
+    ignored = list(dict.fromkeys([*outputs, *(n for n in roots if n not in prunable), *recurrent, *feeding]))
     return Scope(outputs=outputs, ignored=ignored, prunable=prunable)
 
 

@@ -334,3 +334,21 @@ def test_cli_bad_input_exits_2_with_one_line(
         assert stderr.count("\n") == 1 and message in stderr and "Traceback" not in stderr, (argv, stderr)
         assert stdout == ""
     assert not Path(out).exists()
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS.names() if zoo_info(n).spec.clip_length])
+def test_structured_pruning_of_a_clip_model_touches_the_cnn_only(name: str, tmp_path: Path) -> None:
+    """The BiLSTM and the projection feeding it keep their widths; the CNN gets narrower."""
+    from edgepose.passes.prune_structured import prune_scope
+
+    artifact = small_artifact(name)
+    model = artifact.model
+    lstm_before = {k: v.shape for k, v in model.lstm.state_dict().items()}
+    proj_before = [m.out_features for m in model.proj.modules() if isinstance(m, torch.nn.Linear)]
+    scope = prune_scope(model, artifact.spec, ["*"], [])
+    assert any(n.startswith("proj") for n in scope.ignored)
+    result, _ = run_prune(artifact, tmp_path, method="structured", ratio=0.5, round_to=1)
+    pruned = result.model
+    assert {k: v.shape for k, v in pruned.lstm.state_dict().items()} == lstm_before
+    assert [m.out_features for m in pruned.proj.modules() if isinstance(m, torch.nn.Linear)] == proj_before
+    assert count_params(pruned.backbone) < count_params(model.backbone)
