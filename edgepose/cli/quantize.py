@@ -8,7 +8,9 @@ import typer
 
 from edgepose.cli.common import (
     GLOBAL_BATCH_HELP,
+    SOURCE_HELP,
     ArchOpt,
+    DetectorOpt,
     DistBackendOpt,
     FactoryOpt,
     InputSizeOpt,
@@ -16,6 +18,7 @@ from edgepose.cli.common import (
     OptionalModelArg,
     SchemaOpt,
     TrustOpt,
+    detector_arg,
     load_model_arg,
     start_distributed,
 )  # fmt: skip
@@ -25,7 +28,8 @@ Opt = Optional  # noqa: UP045  (Typer reads Optional[...] annotations)
 
 def quantize_command(
     model: OptionalModelArg = None,
-    calib: Annotated[str, typer.Option("--calib", help="COCO keypoints JSON whose images calibrate the ranges")] = "",
+    calib: Annotated[str, typer.Option("--calib", help=f"images that calibrate the ranges (labels unused): {SOURCE_HELP}")] = "",
+    detector: DetectorOpt = None,
     output: Annotated[str, typer.Option("-o", "--output", help="output: .onnx (onnxruntime, tensorrt) or .xml (openvino)")] = "",
     mode: Annotated[str, typer.Option("--mode", help="ptq | qat")] = "ptq",
     backend: Annotated[str, typer.Option("--backend", help="onnxruntime | openvino | tensorrt")] = "onnxruntime",
@@ -72,7 +76,7 @@ def quantize_command(
 
     start_distributed(dist_backend)
     if not calib:
-        raise UserError("give calibration data with --calib ANN.json")
+        raise UserError("give calibration images with --calib (a folder, a glob, a video, or a COCO-style JSON)")
     if not output:
         raise UserError("give the output file with -o OUT (.onnx, or .xml for --backend openvino)")
     check_choice("backend", backend, tuple(QUANTIZE_BACKENDS))
@@ -88,7 +92,8 @@ def quantize_command(
     rewrite = QUANTIZE_BACKENDS[backend].subpixel_default if subpixel is None else subpixel
     try:
         data = quantize_to_file(artifact, options, calib, output, eval_data=eval_data, finetune_data=finetune_data,
-                                threads=threads, iters=iters, subpixel=rewrite, progress=not json_out)  # fmt: skip
+                                threads=threads, iters=iters, subpixel=rewrite, progress=not json_out,
+                                detector=detector_arg(detector, threads))  # fmt: skip
     except GateFailed as failed:  # the budget was not met: still show what was measured, then exit 1
         if failed.report is not None:
             _show(failed.report, json_out)

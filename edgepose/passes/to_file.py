@@ -37,7 +37,8 @@ def _path(value: str | Path | None) -> Path | None:
 def rewrite_to_checkpoint(
     pass_name: str, artifact: Artifact, cfg: PassConfig, output: str | Path, *,
     train_data: str | Path | None = None, val_data: str | Path | None = None, calib_data: str | Path | None = None,
-    threads: int | None = None, progress: bool = True, log: Callable[[str], None] = info, **provenance: Any,
+    threads: int | None = None, progress: bool = True, log: Callable[[str], None] = info, detector: Any = None,
+    **provenance: Any,
 ) -> tuple[Artifact, dict[str, Any]]:  # fmt: skip
     """Run a torch -> torch pass (prune, ghost, finetune, subpixel) and save OUT atomically.
 
@@ -51,7 +52,7 @@ def rewrite_to_checkpoint(
     work_dir = output.parent / f".{output.name}.work"
     ctx = RunContext(
         work_dir=work_dir, train_data=_path(train_data), val_data=_path(val_data), calib_data=_path(calib_data),
-        threads=threads, progress=progress, log=log,
+        threads=threads, progress=progress, log=log, detector=detector,
     )  # fmt: skip
     result = apply_pass(artifact, pass_name, cfg, ctx)
     with dist.rank_zero_only() as main:
@@ -96,6 +97,7 @@ def quantize_to_file(
     artifact: Artifact, options: dict[str, Any], calib: str | Path, output: str | Path, *,
     eval_data: str | Path | None = None, finetune_data: str | Path | None = None, threads: int | None = None,
     iters: int = 60, subpixel: bool = False, progress: bool = True, log: Callable[[str], None] = info,
+    detector: Any = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Quantize into a scratch folder beside OUT, move the result to OUT, compare it with FP32 on the backend's
     runtime, and enforce the accuracy budget (`max_drop`): GateFailed carrying the report when it is not met.
@@ -106,14 +108,15 @@ def quantize_to_file(
     dist.setup()
     if finetune_of("quantize", make_config("quantize", options)) is None:  # PTQ: nothing to train, rank 0 alone
         return dist.on_rank_zero(lambda: _quantize_to_file(artifact, options, calib, output, eval_data, finetune_data,
-                                                           threads, iters, subpixel, progress, log))  # fmt: skip
+                                                           threads, iters, subpixel, progress, log, detector))  # fmt: skip
     return _quantize_to_file(artifact, options, calib, output, eval_data, finetune_data, threads, iters, subpixel,
-                             progress, log)  # fmt: skip
+                             progress, log, detector)  # fmt: skip
 
 
 def _quantize_to_file(artifact: Artifact, options: dict[str, Any], calib: str | Path, output: str | Path,
                       eval_data: str | Path | None, finetune_data: str | Path | None, threads: int | None, iters: int,
-                      subpixel: bool, progress: bool, log: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+                      subpixel: bool, progress: bool, log: Callable[[str], None],
+                      detector: Any = None) -> dict[str, Any]:  # fmt: skip
     """quantize_to_file's work: QAT trains on every rank; moving, comparing and the gate happen on rank 0."""
     from edgepose.export.files import move_model_files
 
@@ -122,7 +125,7 @@ def _quantize_to_file(artifact: Artifact, options: dict[str, Any], calib: str | 
     with tempfile.TemporaryDirectory(prefix=".edgepose-quantize-", dir=output.resolve().parent) as tmp:
         ctx = RunContext(
             work_dir=Path(tmp), calib_data=Path(calib), val_data=_path(eval_data), train_data=_path(finetune_data),
-            threads=threads, progress=progress, log=log,
+            threads=threads, progress=progress, log=log, detector=detector,
         )  # fmt: skip
         source = artifact
         if subpixel and artifact.format == "torch":
