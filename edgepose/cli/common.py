@@ -47,15 +47,17 @@ def detector_arg(path: str | None, threads: int | None) -> Any:
     return load_detector(path, threads)
 
 
-def finetune_epochs(epochs: int | None, max_epochs: int | None, max_drop: float | None) -> dict[str, Any]:
-    """The fine-tune's `epochs` / `max_drop` options from --epochs, --max-epochs and --max-drop."""
+def finetune_epochs(epochs: int | None, max_epochs: int | None, max_drop: float | None,
+                    default: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """The fine-tune's `epochs` / `max_drop` options from --epochs, --max-epochs and --max-drop (`default` epochs
+    when none is given)."""
     from edgepose.errors import UserError
 
     if max_epochs is not None and max_drop is None:
         raise UserError("--max-epochs bounds a --max-drop fine-tune; give --max-drop too (or use --epochs)")
     if max_epochs is not None and epochs is not None and max_epochs != epochs:
         raise UserError("give --epochs or --max-epochs, not both")
-    chosen = max_epochs if max_epochs is not None else epochs
+    chosen = max_epochs if max_epochs is not None else epochs if epochs is not None else default
     return {**({"epochs": chosen} if chosen is not None else {}), **({"max_drop": max_drop} if max_drop is not None else {})}
 # training under torchrun (edgepose.distributed; README "Training on several processes")
 DistBackendOpt = Annotated[str, typer.Option("--dist-backend", help="under torchrun: auto (nccl with CUDA, else gloo) "

@@ -30,6 +30,8 @@ def quantize_command(
     model: OptionalModelArg = None,
     calib: Annotated[str, typer.Option("--calib", help=f"images that calibrate the ranges (labels unused): {SOURCE_HELP}")] = "",
     detector: DetectorOpt = None,
+    parity_gate: Annotated[bool, typer.Option("--parity-gate", help="exit 1 when the INT8 keypoints move more than "
+                                              "the INT8 parity tolerance from FP32's (always measured and reported)")] = False,  # fmt: skip
     output: Annotated[str, typer.Option("-o", "--output", help="output: .onnx (onnxruntime, tensorrt) or .xml (openvino)")] = "",
     mode: Annotated[str, typer.Option("--mode", help="ptq | qat")] = "ptq",
     backend: Annotated[str, typer.Option("--backend", help="onnxruntime | openvino | tensorrt")] = "onnxruntime",
@@ -93,7 +95,7 @@ def quantize_command(
     try:
         data = quantize_to_file(artifact, options, calib, output, eval_data=eval_data, finetune_data=finetune_data,
                                 threads=threads, iters=iters, subpixel=rewrite, progress=not json_out,
-                                detector=detector_arg(detector, threads))  # fmt: skip
+                                detector=detector_arg(detector, threads), parity_gate=parity_gate)  # fmt: skip
     except GateFailed as failed:  # the budget was not met: still show what was measured, then exit 1
         if failed.report is not None:
             _show(failed.report, json_out)
@@ -133,3 +135,9 @@ def _print(data: dict) -> None:
         verdict = "within budget" if budget["within_budget"] else "NOT within budget"
         stdout.print(f"budget {budget['max_drop_points']} points: drop {budget['drop_points']:.2f} ({verdict}); "
                      f"kept float by the search: {', '.join(budget['kept_float']) or 'none'}")  # fmt: skip
+    parity = data.get("parity")
+    if parity:
+        verdict = "pass" if parity["passed"] else "FAIL"
+        stdout.print(f"parity FP32 vs INT8 on {parity['n_images']} images of {parity['data']}: mean keypoint "
+                     f"displacement {parity['mean_kpt_px']:.2f} px = {parity['checked_value']:.4f} of the input "
+                     f"diagonal (tolerance {parity['tolerance']:g}): {verdict}")  # fmt: skip
