@@ -130,11 +130,12 @@ def _print(data: dict[str, Any]) -> None:
     """The before/after table, the latency on further runtimes, then what was replaced and how close it started."""
     from rich.table import Table
 
-    from edgepose.cli.step_table import print_step
+    from edgepose.cli.step_table import print_finetune, print_step
     from edgepose.console import stdout
 
     record = data["ghost"] or {}
     print_step(data, title=f"edgepose ghost (ratio {record.get('ratio')}, dw {record.get('dw_kernel')}): {data['output']}")
+    print_finetune(data.get("finetune"))
     first = (data.get("latency") or {}).get("runtime_a")
     for name, latency in data.get("latencies", {}).items():
         if name == first:

@@ -130,11 +130,12 @@ def _print(data: dict[str, Any]) -> None:
     """The before/after table, then what changed per layer (or the sparsity, or the chosen ratios)."""
     from rich.table import Table
 
-    from edgepose.cli.step_table import print_step
+    from edgepose.cli.step_table import print_finetune, print_step
     from edgepose.console import stdout
 
     record = data["prune"] or {}
     print_step(data, title=f"edgepose prune ({record.get('method')}): {data['output']}")
+    print_finetune(data.get("finetune"))
     if record.get("method") == "magnitude":
         stdout.print(f"sparsity reached: {record['sparsity']:.1%} of {record['n_weights']:,} weights "
                      f"(asked {record['sparsity_asked']:.0%})\n[yellow]note:[/] {record['note']}")  # fmt: skip

@@ -46,7 +46,8 @@ def quantize_command(
                                                  "most sensitive layers float until within it (exit 1 if not)")] = None,  # fmt: skip
     eval_data: Annotated[Opt[str], typer.Option("--eval", help="COCO keypoints JSON to score on (report, --analyze, --max-drop)")] = None,
     eval_limit: Annotated[int, typer.Option("--eval-limit", min=1, help="people scored per analysis/search step")] = 300,
-    finetune_data: Annotated[Opt[str], typer.Option("--finetune-data", help="QAT training data (COCO keypoints JSON)")] = None,
+    finetune_data: Annotated[Opt[str], typer.Option("--finetune-data", help="QAT training data: labelled COCO keypoints "
+                                             f"in the model's schema, or images (distilled from FP32): {SOURCE_HELP}")] = None,  # fmt: skip
     epochs: Annotated[int, typer.Option("--epochs", min=0, help="QAT epochs")] = 2,
     lr: Annotated[float, typer.Option("--lr", help="QAT peak learning rate")] = 1e-4,
     distill: Annotated[float, typer.Option("--distill", min=0.0, max=1.0, help="QAT: FP32 teacher share of the target")] = 0.5,

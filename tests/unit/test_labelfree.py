@@ -238,3 +238,36 @@ def test_cli_quantizes_from_a_folder_and_prunes_label_free(tmp_path: Path, capsy
     code, stdout, stderr = _run_main(["prune", *factory, "--max-epochs", "3", "--finetune-data", folder,
                                       "-o", str(tmp_path / "bad.pt")], capsys)  # fmt: skip
     assert code == 2 and stderr.count("\n") == 1 and "--max-drop" in stderr
+
+
+class _StubDetector:
+    """A YOLO-pose stand-in: one confident person box and one below the score threshold per picture."""
+
+    def whole_image(self, image_rgb: np.ndarray, timer: object = None) -> list:
+        from edgepose.deploy.pose import Pose
+
+        h, w = image_rgb.shape[:2]
+        confident = Pose(np.zeros((17, 3)), np.array([2.0, 3.0, w / 2, h - 4.0]), 0.9, ())
+        faint = Pose(np.zeros((17, 3)), np.array([0.0, 0.0, w, h]), 0.1, ())
+        return [confident, faint]
+
+
+def test_a_detector_gives_unannotated_images_their_person_boxes(tmp_path: Path, tiny_pose_net: Artifact) -> None:
+    from edgepose.inference.image_inputs import with_detections
+
+    views = list_views(write_folder(tmp_path / "f", n=3), tiny_pose_net.spec)
+    found = with_detections(views, _StubDetector(), min_score=0.5)
+    assert len(found) == 3 and all(v.box_xywh is not None and v.box_xywh[:2] == (2.0, 3.0) for v in found)
+    detected = sample_inputs(tmp_path / "f", tiny_pose_net.spec, 3, detector=_StubDetector())
+    whole = sample_inputs(tmp_path / "f", tiny_pose_net.spec, 3)
+    assert detected.shape == whole.shape and not np.allclose(detected, whole)
+
+
+def test_an_image_folder_is_valid_optimize_calibration_data(tmp_path: Path) -> None:
+    from edgepose.pipeline.run_dir import file_digest
+
+    folder = write_folder(tmp_path / "f", n=3)
+    before = file_digest(folder)
+    assert before == file_digest(folder)
+    write_folder(tmp_path / "f", n=4)  # one more image
+    assert file_digest(folder) != before
