@@ -193,6 +193,8 @@ def _train_loader(train_ann: str | Path, spec: ModelSpec, cfg: TrainConfig) -> t
     collate = None
     if isinstance(train_ann, Dataset):  # built by the caller (label-free crops, a held-back split)
         dataset = train_ann
+        if spec.head == "yolo":
+            from edgepose.yolo.data import collate
     elif spec.head == "yolo":  # whole-image multi-person data (edgepose.yolo.task)
         from edgepose.yolo.task import train_dataset
 

@@ -121,14 +121,14 @@ def _curve_point(record: dict[str, Any], metric: str, baseline: float | None) ->
     value = (record.get("val") or {}).get(metric)
     point: dict[str, Any] = {"epoch": record["epoch"], "loss": round(float(record["loss"]), 7), metric: value}
     if value is not None and baseline is not None:
-        scale = 1.0 if metric == "teacher_pck" else 100.0
+        scale = 1.0 if metric.startswith("teacher_") else 100.0
         point["drop_points"] = round((baseline - value) * scale, 3)
     return point
 
 
 def _epoch_line(record: dict[str, Any]) -> str:
     line = f"  epoch {record['epoch']}: loss {record['loss']:.6f}"
-    for key in ("oks_ap", "pck@0.2", "teacher_pck", "teacher_disp_px"):
+    for key in ("oks_ap", "pck@0.2", "teacher_pck", "teacher_disp_px", "teacher_oks"):
         value = (record.get("val") or {}).get(key)
         if value is not None:
             line += f"  {key} {value:.4f}"

@@ -45,10 +45,12 @@ def recovery_data(train_source: str | Path, val_source: str | Path | None, spec:
         raise UserError(f"{train_source} has no labels in the model's schema: label-free fine-tuning distils from "
                         "the original model, and there is none here (fine-tune inside prune / ghost / quantize)")  # fmt: skip
     targets = "labels mixed with the teacher's outputs (distill)" if labelled else "the teacher's outputs (no labels)"
-    if spec.head == "yolo" or spec.clip_length:  # whole-image / clip readers of their own: labelled files only
+    if spec.head == "yolo" and not labelled:
+        targets = "the teacher's decoded detections as pseudo-labels (no labels)"
+    if (spec.head == "yolo" and labelled) or spec.clip_length:  # readers of their own: labelled files only
         if not labelled:
-            raise UserError(f"label-free fine-tuning of {'YOLO-pose' if spec.head == 'yolo' else 'clip'} models is "
-                            f"not supported yet: give --finetune-data labelled in the model's schema")  # fmt: skip
+            raise UserError("label-free fine-tuning of clip models is not supported yet: give --finetune-data "
+                            "labelled in the model's schema")  # fmt: skip
         return RecoveryData(train_source, val_source, True, targets, str(val_source) if val_source else "none")
     views = list_views(train_source, spec)
     if val_source is not None or not hold_back or teacher is None or len({v.image_key for v in views}) < MIN_PICTURES_TO_HOLD:

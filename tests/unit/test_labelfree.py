@@ -271,3 +271,48 @@ def test_an_image_folder_is_valid_optimize_calibration_data(tmp_path: Path) -> N
     assert before == file_digest(folder)
     write_folder(tmp_path / "f", n=4)  # one more image
     assert file_digest(folder) != before
+
+
+def test_yolo_pose_recovers_label_free_from_teacher_pseudo_labels(tmp_path: Path) -> None:
+    """A pruned YOLO-pose student fine-tunes on unlabelled images against its teacher's decoded detections and is
+    validated by OKS agreement on held-back images (the teacher agrees with itself: 100)."""
+    from edgepose.models import build_model, default_spec
+    from edgepose.yolo.task import pseudo_labels
+
+    torch.manual_seed(0)
+    spec = default_spec("yolopose-v8n", input_size=(64, 64))
+    teacher = Artifact(spec=spec, model=build_model("yolopose-v8n", width=0.25).eval(), arch="yolopose-v8n",
+                       arch_kwargs={"width": 0.25})  # fmt: skip
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        raw = teacher.model(x)
+    labels = pseudo_labels(raw[0] if isinstance(raw, list | tuple) else raw, spec)
+    assert labels["boxes"].shape[0] == 2 and labels["keypoints"].shape[2:] == (17, 3)
+    views = list_views(write_folder(tmp_path / "f", n=3), spec)
+    check = TeacherAgreement(views, spec, teacher.model)
+    assert check.metric == "teacher_oks" and check.score(teacher.model)["teacher_oks"] == 100.0
+    folder = write_folder(tmp_path / "photos", n=12)
+    cfg = FinetuneConfig(epochs=1, batch_size=4, warmup_steps=0, workers=0, max_steps_per_epoch=1)
+    ctx = RunContext(work_dir=tmp_path / "work", train_data=folder, progress=False)
+    apply_pass(teacher, "prune", {"ratio": 0.3, "finetune": cfg}, ctx)
+    record = ctx.records["prune"]["finetune"][0]
+    assert record["labelled"] is False and "pseudo-labels" in record["targets"] and record["metric"] == "teacher_oks"
+    assert record["epochs"] == 1 and 0.0 <= record["curve"][0]["teacher_oks"] <= 100.0
+
+
+def test_yolo_agreement_is_oks_against_the_teachers_people() -> None:
+    from edgepose.deploy.yolo_decode import Detections
+    from edgepose.inference.unlabelled import yolo_agreement
+    from edgepose.models import default_spec
+
+    spec = default_spec("yolopose-v8n", input_size=(64, 64))
+    kpts = np.concatenate([np.random.default_rng(0).uniform(10, 50, (1, 17, 2)), np.ones((1, 17, 1))], axis=-1)
+    teacher = [Detections(np.array([[10.0, 10.0, 50.0, 50.0]]), np.array([0.9]), kpts, np.array([0]))]
+    same = yolo_agreement(teacher, teacher, spec)
+    assert same["teacher_oks"] == pytest.approx(100.0) and same["n_people"] == 1
+    moved = kpts.copy()
+    moved[..., :2] += 4.0
+    near = yolo_agreement([Detections(teacher[0].boxes, teacher[0].scores, moved, np.array([0]))], teacher, spec)
+    missed = yolo_agreement([Detections(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 17, 3)), np.zeros(0, int))],
+                            teacher, spec)  # fmt: skip
+    assert 0.0 < near["teacher_oks"] < 100.0 and missed["teacher_oks"] == 0.0
