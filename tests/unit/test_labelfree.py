@@ -316,3 +316,12 @@ def test_yolo_agreement_is_oks_against_the_teachers_people() -> None:
     missed = yolo_agreement([Detections(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 17, 3)), np.zeros(0, int))],
                             teacher, spec)  # fmt: skip
     assert 0.0 < near["teacher_oks"] < 100.0 and missed["teacher_oks"] == 0.0
+
+
+def test_annotation_image_paths_may_not_leave_the_image_folder(tmp_path: Path, tiny_pose_net: Artifact) -> None:
+    ann = write_coco(tmp_path / "coco", n_images=2)
+    data = json.loads(ann.read_text())
+    data["images"][1]["file_name"] = "../../etc/passwd"
+    ann.write_text(json.dumps(data))
+    with pytest.raises(UserError, match="outside the dataset folder"):
+        list_views(relabel_lsp(ann), tiny_pose_net.spec)
