@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
 from edgepose import distributed as dist
 from edgepose.artifact import Artifact, ModelSpec
@@ -58,6 +59,7 @@ class TrainConfig:
     sync_bn: bool = False  # SyncBatchNorm over the ranks (CUDA only)
     clip_stride: int | None = None  # clip models: frames between training windows (None: 1, every start)
     select_metric: str | None = None  # the val metric (higher is better) that picks the best epoch; None: primary_metric
+    stop_at: float | None = None  # stop once the validation metric reaches this (recover-until-within-budget)
 
 
 @dataclass
@@ -68,6 +70,7 @@ class TrainResult:
     epochs_run: int
     seconds: float
     log: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: bool = False  # cfg.stop_at reached before cfg.epochs
 
 
 SELECT_METRICS = ("oks_ap", "oks_ap50", "pck@0.2", "pck@0.1", "pckh@0.5")  # eval metrics where higher is better
@@ -93,8 +96,8 @@ def pose_loss(output: Tensor, batch: dict[str, Tensor], spec: ModelSpec, teacher
 
 def train(
     artifact: Artifact,
-    train_ann: str | Path,
-    val_ann: str | Path | None,
+    train_ann: str | Path | Any,
+    val_ann: str | Path | Any | None,
     cfg: TrainConfig,
     out_path: str | Path | None = None,
     teacher: nn.Module | None = None,
@@ -106,12 +109,17 @@ def train(
 
     With `out_path`, the best model is saved there as an edgepose checkpoint and a resume state
     goes to `<out_path>.state.pt` (removed when training completes). Under torchrun, see the module doc.
+    `train_ann` may be a ready Dataset (e.g. edgepose.inference.unlabelled.UnlabelledCrops: label-free, with a
+    teacher and distill 1), `val_ann` an object with `score(model) -> metrics` and `metric` (the teacher
+    agreement on held-back images). With cfg.stop_at the run stops after the first validated epoch whose
+    metric reaches it.
     """
     dist.setup()
     model = artifact.require_torch("train")
     spec = artifact.spec
-    metric_name = cfg.select_metric or primary_metric(spec.schema)  # what picks the best epoch
-    if metric_name not in SELECT_METRICS:
+    validator_metric = getattr(val_ann, "metric", None)  # a label-free validator names its own (teacher agreement)
+    metric_name = validator_metric or cfg.select_metric or primary_metric(spec.schema)  # what picks the best epoch
+    if validator_metric is None and metric_name not in SELECT_METRICS:
         raise UserError(f"the best epoch is picked by one of {', '.join(SELECT_METRICS)}, not '{metric_name}'")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -120,6 +128,7 @@ def train(
     steps_per_epoch = _steps(n_items, cfg)
     state_path = Path(f"{out_path}.state.pt") if out_path else None
     state = _TrainState(best_metric=-math.inf)
+    stopped = False
     best_weights = _cpu_copy(model)
     device = torch.device(dist.device())
     if teacher is not None:  # a plain copy on every rank (not wrapped), rank 0's weights on all
@@ -167,6 +176,10 @@ def train(
                         _save_state(state_path, model, optimizer, scheduler, cfg, state, best_weights)
                 if on_epoch:
                     on_epoch(record)
+                reached = (record.get("val") or {}).get(metric_name)
+                if cfg.stop_at is not None and reached is not None and reached >= cfg.stop_at:
+                    stopped = epoch + 1 < cfg.epochs
+                    break
     except BaseException as error:  # an error (or Ctrl-C) ends the run: its one line is all stderr keeps
         if bar:
             bar.stop_after(error)
@@ -183,7 +196,8 @@ def train(
         if main and state_path is not None and state_path.exists():
             state_path.unlink()
     best = state.best_metric if state.best_metric > -math.inf else float("nan")
-    return TrainResult(metric_name, best, state.best_epoch, state.epoch, time.perf_counter() - started, state.log)
+    return TrainResult(metric_name, best, state.best_epoch, state.epoch, time.perf_counter() - started, state.log,
+                       stopped)  # fmt: skip
 
 
 def _train_loader(train_ann: str | Path, spec: ModelSpec, cfg: TrainConfig) -> tuple[Any, int]:
@@ -191,7 +205,11 @@ def _train_loader(train_ann: str | Path, spec: ModelSpec, cfg: TrainConfig) -> t
     from edgepose.data.sharding import sharded_loader
 
     collate = None
-    if spec.head == "yolo":  # whole-image multi-person data (edgepose.yolo.task)
+    if isinstance(train_ann, Dataset):  # built by the caller (label-free crops, a held-back split)
+        dataset = train_ann
+        if spec.head == "yolo":
+            from edgepose.yolo.data import collate
+    elif spec.head == "yolo":  # whole-image multi-person data (edgepose.yolo.task)
         from edgepose.yolo.task import train_dataset
 
         dataset, collate = train_dataset(train_ann, spec)
@@ -217,7 +235,10 @@ def _cpu_copy(model: nn.Module) -> dict[str, Tensor]:
 
 
 def validate(model: nn.Module, spec: ModelSpec, val_ann: str | Path, cfg: TrainConfig) -> dict[str, Any]:
-    """Metrics on the validation set through the one evaluation path (torch runtime)."""
+    """Metrics on the validation set through the one evaluation path (torch runtime), or `val_ann.score(model)`
+    for a label-free check (agreement with the teacher)."""
+    if hasattr(val_ann, "score"):
+        return dict(val_ann.score(model))
     from edgepose.evaluate import evaluate
     from edgepose.runtimes import open_session
 
@@ -304,7 +325,7 @@ def _save_best(artifact: Artifact, out_path, train_ann, val_ann, metrics, epoch,
         saved.model = copy.deepcopy(artifact.model).to("cpu")  # type: ignore[union-attr]
         saved.model.load_state_dict(weights)
     save_checkpoint(
-        saved, out_path, dataset=str(train_ann), val_dataset=str(val_ann) if val_ann else None,
+        saved, out_path, dataset=str(getattr(train_ann, "source", train_ann)), val_dataset=str(val_ann) if val_ann else None,
         val_metrics=metrics, epoch=epoch, train_config=asdict(cfg),
     )  # fmt: skip
 

@@ -149,7 +149,15 @@ def decode_keypoints(name: str, output: np.ndarray, spec: ModelSpec) -> np.ndarr
 
 def dataset_images(ann_file: str, spec: ModelSpec, n: int) -> np.ndarray:
     """Up to `n` real inputs, (n, 3, H, W) -- (n, T, 3, H, W) clips for clip models -- normalised by the
-    dataset reader with the spec's mean/std."""
+    dataset reader with the spec's mean/std.
+
+    `ann_file` may be any image source (edgepose.inference.image_inputs: a folder, a glob, a video, an annotations
+    file of another keypoint schema): parity needs images, not labels. YOLO-pose models get letterboxed images.
+    """
+    from edgepose.inference.image_inputs import has_matching_labels, sample_inputs
+
+    if spec.head == "yolo" or (spec.clip_length is None and not has_matching_labels(ann_file, spec)):
+        return sample_inputs(ann_file, spec, n)
     try:
         from edgepose.data.coco import CocoPoseDataset
     except ImportError:

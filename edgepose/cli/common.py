@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -28,6 +28,37 @@ SchemaOpt = Annotated[
     Optional[str], typer.Option("--schema", help="coco17|lsp14|mpii16 for a model without a spec")  # noqa: UP045
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document to stdout and nothing else")]
+SOURCE_HELP = "a folder of images, a glob ('dir/*.jpg'), a video, or a COCO-style JSON (any keypoint schema)"
+MaxDropOpt = Annotated[Optional[float], typer.Option("--max-drop", min=0.0, help="fine-tune until the validation drop "  # noqa: UP045
+                       "is <= this many points (--val metric, else agreement with the original model on held-back "
+                       "images), then stop")]  # fmt: skip
+MaxEpochsOpt = Annotated[Optional[int], typer.Option("--max-epochs", min=1, max=10_000, help="with --max-drop: the most "  # noqa: UP045
+                         "epochs it may take (default: --epochs)")]  # fmt: skip
+DetectorOpt = Annotated[Optional[str], typer.Option("--detector", help="a YOLO-pose model that finds the people in "  # noqa: UP045
+                        "unannotated calibration images (top-down models; else each image is one person)")]  # fmt: skip
+
+
+def detector_arg(path: str | None, threads: int | None) -> Any:
+    """The --detector model as a PoseModel (None when not given)."""
+    if path is None:
+        return None
+    from edgepose.inference.people import load_detector
+
+    return load_detector(path, threads)
+
+
+def finetune_epochs(epochs: int | None, max_epochs: int | None, max_drop: float | None,
+                    default: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """The fine-tune's `epochs` / `max_drop` options from --epochs, --max-epochs and --max-drop (`default` epochs
+    when none is given)."""
+    from edgepose.errors import UserError
+
+    if max_epochs is not None and max_drop is None:
+        raise UserError("--max-epochs bounds a --max-drop fine-tune; give --max-drop too (or use --epochs)")
+    if max_epochs is not None and epochs is not None and max_epochs != epochs:
+        raise UserError("give --epochs or --max-epochs, not both")
+    chosen = max_epochs if max_epochs is not None else epochs if epochs is not None else default
+    return {**({"epochs": chosen} if chosen is not None else {}), **({"max_drop": max_drop} if max_drop is not None else {})}
 # training under torchrun (edgepose.distributed; README "Training on several processes")
 DistBackendOpt = Annotated[str, typer.Option("--dist-backend", help="under torchrun: auto (nccl with CUDA, else gloo) "
                                              "| gloo | nccl")]  # fmt: skip

@@ -77,12 +77,9 @@ def predict_command(
     pose_model = PoseModel(session, ModelConfig.from_spec(artifact.spec, **decoder))
     detector_model = None
     if detector:
-        det = load_artifact(detector)
-        if det.spec.head != "yolo":
-            raise UserError(f"--detector needs a YOLO-pose (multi-person) model; {detector} is a {det.spec.head} model")
-        det_decoder = {k: v for k, v in decoder.items() if k in ("conf", "iou")}
-        detector_model = PoseModel(open_session(det, runtime=None, threads=threads, device=device),
-                                   ModelConfig.from_spec(det.spec, **det_decoder))  # fmt: skip
+        from edgepose.inference.people import load_detector
+
+        detector_model = load_detector(detector, threads, device, decoder.get("conf"), decoder.get("iou"))
     tracker = None
     if not no_track and any(s.is_stream for s in found):
         from edgepose.inference.tracking import PoseTracker

@@ -8,7 +8,9 @@ import typer
 
 from edgepose.cli.common import (
     GLOBAL_BATCH_HELP,
+    SOURCE_HELP,
     ArchOpt,
+    DetectorOpt,
     DistBackendOpt,
     FactoryOpt,
     InputSizeOpt,
@@ -16,6 +18,7 @@ from edgepose.cli.common import (
     OptionalModelArg,
     SchemaOpt,
     TrustOpt,
+    detector_arg,
     load_model_arg,
     start_distributed,
 )  # fmt: skip
@@ -25,7 +28,10 @@ Opt = Optional  # noqa: UP045  (Typer reads Optional[...] annotations)
 
 def quantize_command(
     model: OptionalModelArg = None,
-    calib: Annotated[str, typer.Option("--calib", help="COCO keypoints JSON whose images calibrate the ranges")] = "",
+    calib: Annotated[str, typer.Option("--calib", help=f"images that calibrate the ranges (labels unused): {SOURCE_HELP}")] = "",
+    detector: DetectorOpt = None,
+    parity_gate: Annotated[bool, typer.Option("--parity-gate", help="exit 1 when the INT8 keypoints move more than "
+                                              "the INT8 parity tolerance from FP32's (always measured and reported)")] = False,  # fmt: skip
     output: Annotated[str, typer.Option("-o", "--output", help="output: .onnx (onnxruntime, tensorrt) or .xml (openvino)")] = "",
     mode: Annotated[str, typer.Option("--mode", help="ptq | qat")] = "ptq",
     backend: Annotated[str, typer.Option("--backend", help="onnxruntime | openvino | tensorrt")] = "onnxruntime",
@@ -40,7 +46,8 @@ def quantize_command(
                                                  "most sensitive layers float until within it (exit 1 if not)")] = None,  # fmt: skip
     eval_data: Annotated[Opt[str], typer.Option("--eval", help="COCO keypoints JSON to score on (report, --analyze, --max-drop)")] = None,
     eval_limit: Annotated[int, typer.Option("--eval-limit", min=1, help="people scored per analysis/search step")] = 300,
-    finetune_data: Annotated[Opt[str], typer.Option("--finetune-data", help="QAT training data (COCO keypoints JSON)")] = None,
+    finetune_data: Annotated[Opt[str], typer.Option("--finetune-data", help="QAT training data: labelled COCO keypoints "
+                                             f"in the model's schema, or images (distilled from FP32): {SOURCE_HELP}")] = None,  # fmt: skip
     epochs: Annotated[int, typer.Option("--epochs", min=0, help="QAT epochs")] = 2,
     lr: Annotated[float, typer.Option("--lr", help="QAT peak learning rate")] = 1e-4,
     distill: Annotated[float, typer.Option("--distill", min=0.0, max=1.0, help="QAT: FP32 teacher share of the target")] = 0.5,
@@ -72,7 +79,7 @@ def quantize_command(
 
     start_distributed(dist_backend)
     if not calib:
-        raise UserError("give calibration data with --calib ANN.json")
+        raise UserError("give calibration images with --calib (a folder, a glob, a video, or a COCO-style JSON)")
     if not output:
         raise UserError("give the output file with -o OUT (.onnx, or .xml for --backend openvino)")
     check_choice("backend", backend, tuple(QUANTIZE_BACKENDS))
@@ -93,7 +100,8 @@ def quantize_command(
     rewrite = QUANTIZE_BACKENDS[backend].subpixel_default if subpixel is None else subpixel
     try:
         data = quantize_to_file(artifact, options, calib, output, eval_data=eval_data, finetune_data=finetune_data,
-                                threads=threads, iters=iters, subpixel=rewrite, progress=not json_out)  # fmt: skip
+                                threads=threads, iters=iters, subpixel=rewrite, progress=not json_out,
+                                detector=detector_arg(detector, threads), parity_gate=parity_gate)  # fmt: skip
     except GateFailed as failed:  # the budget was not met: still show what was measured, then exit 1
         if failed.report is not None:
             _show(failed.report, json_out)
@@ -133,3 +141,9 @@ def _print(data: dict) -> None:
         verdict = "within budget" if budget["within_budget"] else "NOT within budget"
         stdout.print(f"budget {budget['max_drop_points']} points: drop {budget['drop_points']:.2f} ({verdict}); "
                      f"kept float by the search: {', '.join(budget['kept_float']) or 'none'}")  # fmt: skip
+    parity = data.get("parity")
+    if parity:
+        verdict = "pass" if parity["passed"] else "FAIL"
+        stdout.print(f"parity FP32 vs INT8 on {parity['n_images']} images of {parity['data']}: mean keypoint "
+                     f"displacement {parity['mean_kpt_px']:.2f} px = {parity['checked_value']:.4f} of the input "
+                     f"diagonal (tolerance {parity['tolerance']:g}): {verdict}")  # fmt: skip

@@ -46,3 +46,24 @@ def _f(value: Any, digits: int) -> str:
 
 def _ratio(value: Any) -> str:
     return "" if value is None else f"x{value:.3f}"
+
+
+def print_finetune(records: list[dict[str, Any]] | dict[str, Any] | None) -> None:
+    """What each recovery fine-tune trained on (labels or the teacher's outputs), how it was validated, how many
+    epochs it took (and whether --max-drop stopped it), and its curve."""
+    from edgepose.console import stdout
+
+    for record in [records] if isinstance(records, dict) else records or []:
+        if not record or "targets" not in record:
+            continue
+        stop = ""
+        if record.get("max_drop") is not None:
+            stop = (f"; --max-drop {record['max_drop']}: " + ("reached, stopped" if record["stopped_early"]
+                    else "ran to the epoch limit") + f" after {record['epochs']} of {record['max_epochs']} epochs")  # fmt: skip
+        stdout.print(f"fine-tune: {record['epochs']} epochs (best {record['best_epoch']}), targets: {record['targets']}; "
+                     f"validation: {record['validation']}{stop}")  # fmt: skip
+        metric = record.get("metric")
+        points = [f"{p['epoch']}: {p[metric]:.4g}" + (f" (drop {p['drop_points']:.2f})" if "drop_points" in p else "")
+                  for p in record.get("curve", []) if p.get(metric) is not None]  # fmt: skip
+        if points:
+            stdout.print(f"  {metric} per epoch: " + ", ".join(points))

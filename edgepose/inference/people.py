@@ -25,3 +25,20 @@ def detected(boxes_xyxy: np.ndarray, scores: np.ndarray, image_id: Any, min_scor
     xywh = np.concatenate([b[:, :2], b[:, 2:] - b[:, :2]], axis=1)
     n = len(xywh)
     return People(xywh, np.asarray(scores, dtype=np.float64)[keep], [None] * n, [None] * n, image_id)
+
+
+def load_detector(path: str, threads: int | None = None, device: str | None = None, conf: float | None = None,
+                  iou: float | None = None) -> Any:  # fmt: skip
+    """A YOLO-pose model as a PoseModel whose boxes feed a top-down model (`--detector MODEL`)."""
+    from edgepose.deploy.config import ModelConfig
+    from edgepose.deploy.model import PoseModel
+    from edgepose.errors import UserError
+    from edgepose.loading import load_artifact
+    from edgepose.runtimes import open_session
+
+    det = load_artifact(path)
+    if det.spec.head != "yolo":
+        raise UserError(f"--detector needs a YOLO-pose (multi-person) model; {path} is a {det.spec.head} model")
+    decoder = {**({"conf": conf} if conf is not None else {}), **({"iou": iou} if iou is not None else {})}
+    return PoseModel(open_session(det, runtime=None, threads=threads, device=device),
+                     ModelConfig.from_spec(det.spec, **decoder))  # fmt: skip

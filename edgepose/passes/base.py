@@ -54,6 +54,7 @@ class RunContext:
     progress: bool = True
     seed: int = 0
     teacher: Artifact | None = None  # the unmodified model, for distillation
+    detector: Any = None  # a YOLO-pose PoseModel finding people in unannotated images (top-down calibration)
     log: Callable[[str], None] = field(default=lambda message: None)
     records: dict[str, Any] = field(default_factory=dict)  # what the pass measured, for the report
 

@@ -1,7 +1,11 @@
 """Fine-tuning after a structural change (prune, Ghost) or for QAT: the project's one training loop.
 
 With `distill > 0` the targets mix the ground truth with the unmodified model's outputs (the teacher
-in RunContext), which recovers accuracy faster than the labels alone after surgery. Under torchrun the
+in RunContext), which recovers accuracy faster than the labels alone after surgery. Fine-tuning data without
+labels in the model's schema (image folders, globs, videos, other schemas' files) is label-free: the teacher's
+outputs alone are the targets (distill 1), and without `--val` the check is agreement with the teacher on
+held-back pictures (edgepose.passes.finetune_data). With `max_drop`, the fine-tune stops at the first epoch
+whose validation drop (points below the teacher) is at most max_drop, `epochs` being the most it may run. Under torchrun the
 fine-tune is data-parallel over the processes (edgepose.train); `batch_size` is the global batch.
 """
 
@@ -21,8 +25,10 @@ if TYPE_CHECKING:
 class FinetuneConfig(PassConfig):
     """How to fine-tune: epochs over the training data, peak learning rate, distillation share."""
 
-    epochs: int = Field(3, ge=0)
+    epochs: int = Field(3, ge=0, description="epochs (with max_drop: the most it may run)")
     lr: float = Field(5e-4, gt=0)
+    max_drop: float | None = Field(None, ge=0, description="stop once the validation drop is <= this (points)")
+    hold_back: bool = Field(True, description="without val data: validate on held-back pictures (teacher agreement)")
     batch_size: int = Field(32, ge=1, description="global batch: split evenly over torchrun processes")
     distill: float = Field(0.5, ge=0, le=1, description="teacher share of the target (0: labels only)")
     warmup_steps: int = Field(50, ge=0)
@@ -54,33 +60,75 @@ def finetune_model(
     """
     if cfg.epochs == 0:
         return None
+    from edgepose.passes.finetune_data import recovery_data
     from edgepose.train import TrainConfig, train
 
-    train_data = ctx.need("fine-tuning data", ctx.train_data, "--finetune-data ANN.json")
-    teacher = None
-    if cfg.distill > 0 and ctx.teacher is not None and ctx.teacher.model is not None:
-        teacher = ctx.teacher.model
+    train_data = ctx.need("fine-tuning data", ctx.train_data, "--finetune-data ANN.json (or images: a folder, glob, video)")
+    original = ctx.teacher.model if ctx.teacher is not None and ctx.teacher.model is not None else None
+    data = recovery_data(train_data, ctx.val_data, artifact.spec, original, ctx.seed, cfg.hold_back)
+    distill = cfg.distill if data.labelled else 1.0  # no labels: the teacher's outputs are the whole target
+    teacher = original if distill > 0 else None
+    stop_at, baseline = _stop_at(cfg, data, original, artifact, ctx)
     train_cfg = TrainConfig(
         epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
-        workers=cfg.workers, seed=ctx.seed, val_limit=cfg.val_limit, distill_alpha=cfg.distill if teacher else 0.0,
-        max_steps_per_epoch=cfg.max_steps_per_epoch, threads=ctx.threads, sync_bn=cfg.sync_bn,
+        workers=cfg.workers, seed=ctx.seed, val_limit=cfg.val_limit, distill_alpha=distill if teacher else 0.0,
+        max_steps_per_epoch=cfg.max_steps_per_epoch, threads=ctx.threads, sync_bn=cfg.sync_bn, stop_at=stop_at,
     )  # fmt: skip
-    ctx.log(f"fine-tuning for {cfg.epochs} epochs on {train_data}" + (f" (distill {cfg.distill})" if teacher else ""))
+    upto = f"up to {cfg.epochs} epochs, until the drop is <= {cfg.max_drop}" if stop_at is not None else f"{cfg.epochs} epochs"
+    ctx.log(f"fine-tuning for {upto} on {train_data}; targets: {data.targets}; validation: {data.validation}")
     result = train(
-        artifact, train_data, ctx.val_data, train_cfg, out_path=ctx.work_dir / f"{name}.pt" if save else None,
+        artifact, data.train, data.val, train_cfg, out_path=ctx.work_dir / f"{name}.pt" if save else None,
         teacher=teacher,
         progress=ctx.progress, on_epoch=lambda record: ctx.log(_epoch_line(record)),
     )  # fmt: skip
     ctx.records[name] = {
         "epochs": result.epochs_run, "best_epoch": result.best_epoch, "metric": result.metric_name,
-        "best": result.best_metric, "seconds": round(result.seconds, 1),
+        "best": result.best_metric, "seconds": round(result.seconds, 1), "targets": data.targets,
+        "labelled": data.labelled, "distill": distill if teacher else 0.0, "validation": data.validation,
+        "max_drop": cfg.max_drop, "max_epochs": cfg.epochs, "baseline": baseline, "stopped_early": result.stopped_early,
+        "curve": [_curve_point(r, result.metric_name, baseline) for r in result.log],
     }  # fmt: skip
     return result
 
 
+def _stop_at(cfg: FinetuneConfig, data: Any, original: Any, artifact: Artifact,
+             ctx: RunContext) -> tuple[float | None, float | None]:  # fmt: skip
+    """(metric value that ends the fine-tune, the teacher's value it is measured against): the teacher agrees
+    with itself 100%; a labelled metric is scored on the teacher first."""
+    from edgepose.errors import UserError
+
+    if data.val is None:
+        if cfg.max_drop is not None:
+            raise UserError("--max-drop needs a validation check: give --val ANN.json, or fine-tuning data with "
+                            "enough pictures to hold some back")  # fmt: skip
+        return None, None
+    if hasattr(data.val, "score"):
+        baseline = 100.0
+        return (baseline - cfg.max_drop if cfg.max_drop is not None else None), baseline
+    if original is None:
+        return None, None
+    from edgepose.measure import primary_metric
+    from edgepose.train import TrainConfig, validate
+
+    metric = primary_metric(artifact.spec.schema)
+    baseline = validate(original, artifact.spec, data.val, TrainConfig(val_limit=cfg.val_limit)).get(metric)
+    if baseline is None or cfg.max_drop is None:
+        return None, baseline
+    return baseline - cfg.max_drop / 100.0, baseline  # metrics are fractions, drops are points
+
+
+def _curve_point(record: dict[str, Any], metric: str, baseline: float | None) -> dict[str, Any]:
+    value = (record.get("val") or {}).get(metric)
+    point: dict[str, Any] = {"epoch": record["epoch"], "loss": round(float(record["loss"]), 7), metric: value}
+    if value is not None and baseline is not None:
+        scale = 1.0 if metric.startswith("teacher_") else 100.0
+        point["drop_points"] = round((baseline - value) * scale, 3)
+    return point
+
+
 def _epoch_line(record: dict[str, Any]) -> str:
     line = f"  epoch {record['epoch']}: loss {record['loss']:.6f}"
-    for key in ("oks_ap", "pck@0.2"):
+    for key in ("oks_ap", "pck@0.2", "teacher_pck", "teacher_disp_px", "teacher_oks"):
         value = (record.get("val") or {}).get(key)
         if value is not None:
             line += f"  {key} {value:.4f}"

@@ -148,9 +148,10 @@ def _inputs(spec: ModelSpec, ctx: RunContext, cfg: GhostConfig) -> tuple[torch.T
     """Calibration inputs for the fit, held-out inputs for the closeness check, and where they came from."""
     source = ctx.calib_data or ctx.train_data
     if source is not None and spec.clip_length is None:
-        from edgepose.bench.parity import dataset_images
+        from edgepose.passes.quantize_calib import calibration_inputs
 
-        images = torch.from_numpy(dataset_images(str(source), spec, cfg.calib_images + CHECK_INPUTS))
+        images = torch.from_numpy(calibration_inputs(source, spec, cfg.calib_images + CHECK_INPUTS, ctx.seed,
+                                                     ctx.detector))  # fmt: skip
         calib = images[: max(0, len(images) - CHECK_INPUTS)][: cfg.calib_images]
         check = images[len(calib) :] if len(images) > len(calib) else images
         return (calib if len(calib) else None), check, f"{len(calib)} images from {Path(source).name}"

@@ -1,4 +1,9 @@
-"""Calibration inputs: real images from the user's COCO-keypoints file, through the model's own preprocessing.
+"""Calibration inputs: real images from any source, through the model's own preprocessing.
+
+Calibration needs images, not labels: a COCO-keypoints file in the model's schema is read by the evaluation
+reader (its labelled people); anything else (a folder, a glob, a video, an annotations file of another keypoint
+schema) goes through edgepose.inference.image_inputs: person boxes from the file, from a detector, or whole
+images for a single-person top-down model; whole letterboxed images for YOLO-pose.
 
 Wrong normalisation is the silent killer of INT8 accuracy (ranges calibrated on inputs the model never
 sees), so the inputs are made by the same reader that evaluation uses, with the model's ModelSpec, and
@@ -23,12 +28,21 @@ MEAN_LIMIT = 2.5
 STD_RANGE = (0.15, 4.0)
 
 
-def calibration_inputs(ann_file: str | Path, spec: ModelSpec, count: int = 128, seed: int = 0) -> np.ndarray:
-    """(N, 3, H, W) float32 inputs (clips: (N, T, 3, H, W)) for `spec`, drawn evenly from `ann_file`."""
+def calibration_inputs(ann_file: str | Path, spec: ModelSpec, count: int = 128, seed: int = 0, detector: Any = None,
+                       log: Any = None) -> np.ndarray:  # fmt: skip
+    """(N, 3, H, W) float32 inputs (clips: (N, T, 3, H, W)) for `spec`, drawn evenly from SOURCE `ann_file`
+    (module doc); `detector` (a YOLO-pose PoseModel) finds the people in unannotated images for top-down models."""
+    from edgepose.inference.image_inputs import has_matching_labels, is_annotations, sample_inputs
+
     if count < 1:
         raise UserError(f"calibration needs at least 1 image, got {count}")
-    if spec.head == "yolo":  # whole-image multi-person models see letterboxed whole images
+    annotated = is_annotations(ann_file)
+    if spec.head == "yolo" and annotated:  # whole-image multi-person models see letterboxed whole images
         images = letterboxed_inputs(Path(ann_file), spec, count, seed)
+        check_normalisation(images, spec, str(ann_file))
+        return images
+    if not (annotated and (spec.clip_length or has_matching_labels(ann_file, spec))):
+        images = sample_inputs(ann_file, spec, count, seed, detector=detector, log=log)
         check_normalisation(images, spec, str(ann_file))
         return images
     from edgepose.data.coco import CocoPoseDataset

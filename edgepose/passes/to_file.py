@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from edgepose.artifact import Artifact
 
 
+INT8_PARITY_IMAGES = 32  # real images for the FP32 vs INT8 keypoint check
+
+
 def _path(value: str | Path | None) -> Path | None:
     return Path(value) if value else None
 
@@ -37,7 +40,8 @@ def _path(value: str | Path | None) -> Path | None:
 def rewrite_to_checkpoint(
     pass_name: str, artifact: Artifact, cfg: PassConfig, output: str | Path, *,
     train_data: str | Path | None = None, val_data: str | Path | None = None, calib_data: str | Path | None = None,
-    threads: int | None = None, progress: bool = True, log: Callable[[str], None] = info, **provenance: Any,
+    threads: int | None = None, progress: bool = True, log: Callable[[str], None] = info, detector: Any = None,
+    **provenance: Any,
 ) -> tuple[Artifact, dict[str, Any]]:  # fmt: skip
     """Run a torch -> torch pass (prune, ghost, finetune, subpixel) and save OUT atomically.
 
@@ -51,7 +55,7 @@ def rewrite_to_checkpoint(
     work_dir = output.parent / f".{output.name}.work"
     ctx = RunContext(
         work_dir=work_dir, train_data=_path(train_data), val_data=_path(val_data), calib_data=_path(calib_data),
-        threads=threads, progress=progress, log=log,
+        threads=threads, progress=progress, log=log, detector=detector,
     )  # fmt: skip
     result = apply_pass(artifact, pass_name, cfg, ctx)
     with dist.rank_zero_only() as main:
@@ -96,6 +100,7 @@ def quantize_to_file(
     artifact: Artifact, options: dict[str, Any], calib: str | Path, output: str | Path, *,
     eval_data: str | Path | None = None, finetune_data: str | Path | None = None, threads: int | None = None,
     iters: int = 60, subpixel: bool = False, progress: bool = True, log: Callable[[str], None] = info,
+    detector: Any = None, parity_gate: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Quantize into a scratch folder beside OUT, move the result to OUT, compare it with FP32 on the backend's
     runtime, and enforce the accuracy budget (`max_drop`): GateFailed carrying the report when it is not met.
@@ -106,14 +111,16 @@ def quantize_to_file(
     dist.setup()
     if finetune_of("quantize", make_config("quantize", options)) is None:  # PTQ: nothing to train, rank 0 alone
         return dist.on_rank_zero(lambda: _quantize_to_file(artifact, options, calib, output, eval_data, finetune_data,
-                                                           threads, iters, subpixel, progress, log))  # fmt: skip
+                                                           threads, iters, subpixel, progress, log, detector,
+                                                           parity_gate))  # fmt: skip
     return _quantize_to_file(artifact, options, calib, output, eval_data, finetune_data, threads, iters, subpixel,
-                             progress, log)  # fmt: skip
+                             progress, log, detector, parity_gate)  # fmt: skip
 
 
 def _quantize_to_file(artifact: Artifact, options: dict[str, Any], calib: str | Path, output: str | Path,
                       eval_data: str | Path | None, finetune_data: str | Path | None, threads: int | None, iters: int,
-                      subpixel: bool, progress: bool, log: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+                      subpixel: bool, progress: bool, log: Callable[[str], None],
+                      detector: Any = None, parity_gate: bool = False) -> dict[str, Any]:  # fmt: skip
     """quantize_to_file's work: QAT trains on every rank; moving, comparing and the gate happen on rank 0."""
     from edgepose.export.files import move_model_files
 
@@ -122,7 +129,7 @@ def _quantize_to_file(artifact: Artifact, options: dict[str, Any], calib: str | 
     with tempfile.TemporaryDirectory(prefix=".edgepose-quantize-", dir=output.resolve().parent) as tmp:
         ctx = RunContext(
             work_dir=Path(tmp), calib_data=Path(calib), val_data=_path(eval_data), train_data=_path(finetune_data),
-            threads=threads, progress=progress, log=log,
+            threads=threads, progress=progress, log=log, detector=detector,
         )  # fmt: skip
         source = artifact
         if subpixel and artifact.format == "torch":
@@ -133,19 +140,29 @@ def _quantize_to_file(artifact: Artifact, options: dict[str, Any], calib: str | 
         with dist.rank_zero_only() as main:
             if main:
                 result.path = move_model_files(result.path, output)
-    return dist.on_rank_zero(lambda: _compare_int8(artifact, result, ctx, eval_data, threads, iters, log))
+    return dist.on_rank_zero(lambda: _compare_int8(artifact, result, ctx, eval_data, threads, iters, log, parity_gate))
 
 
 def _compare_int8(artifact: Artifact, result: Artifact, ctx: RunContext, eval_data: str | Path | None,
-                  threads: int | None, iters: int, log: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
-    """The INT8 result against FP32 on the backend's runtime, and the accuracy budget (GateFailed when not met)."""
+                  threads: int | None, iters: int, log: Callable[[str], None],
+                  parity_gate: bool = False) -> dict[str, Any]:  # fmt: skip
+    """The INT8 result against FP32 on the backend's runtime, the keypoint parity on real images (GateFailed when
+    it fails only with `parity_gate`: a weak model's flat heatmaps move joints under any rounding), and the accuracy
+    budget (GateFailed when not met)."""
     record = ctx.records["quantize"]
     if "subpixel" in ctx.records:
         record = {**record, "subpixel": ctx.records["subpixel"]}
     runtime = QUANTIZE_BACKENDS[record["backend"]].runtime
     log(f"wrote {result.path}; comparing with FP32 on {runtime} ...")
     report = compare_step(artifact, result, eval_data=eval_data, runtime=runtime, threads=threads, iters=iters)
-    data = {"output": str(result.path), "quantize": record, **report}
+    data = {"output": str(result.path), "quantize": record, **report,
+            "parity": _int8_parity(artifact, result, ctx, runtime, threads)}  # fmt: skip
+    if parity_gate and not data["parity"]["passed"]:
+        raise GateFailed(
+            f"INT8 parity failed: the INT8 keypoints move {data['parity']['checked_value']:.3g} of the input diagonal "
+            f"from FP32's on {data['parity']['n_images']} calibration-source images (tolerance "
+            f"{data['parity']['tolerance']:g}); it was written to {result.path}", report=data,
+        )  # fmt: skip
     budget = record.get("budget")
     if budget and not budget["within_budget"]:
         raise GateFailed(
@@ -154,3 +171,18 @@ def _compare_int8(artifact: Artifact, result: Artifact, ctx: RunContext, eval_da
             f"it was written to {result.path}", report=data,
         )  # fmt: skip
     return data
+
+
+def _int8_parity(artifact: Artifact, result: Artifact, ctx: RunContext, runtime: str,
+                 threads: int | None) -> dict[str, Any]:  # fmt: skip
+    """FP32 vs INT8 decoded keypoints on real images of the calibration source (drawn with another seed than the
+    calibration set): the INT8 parity gate (edgepose.bench.parity, mean displacement / input diagonal)."""
+    from edgepose.bench.parity import verify_parity
+    from edgepose.passes.quantize_calib import calibration_inputs
+    from edgepose.runtimes import open_session
+
+    images = calibration_inputs(ctx.calib_data, artifact.spec, INT8_PARITY_IMAGES, ctx.seed + 1, ctx.detector)
+    reference = open_session(artifact, "torch" if artifact.format == "torch" else runtime, threads=threads)
+    parity = verify_parity(reference, open_session(result, runtime, threads=threads), artifact.spec, n_random=0,
+                           images=images, precision="int8")  # fmt: skip
+    return {**parity.to_dict(), "data": str(ctx.calib_data)}

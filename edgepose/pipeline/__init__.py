@@ -190,7 +190,7 @@ def _data_files(recipe: Recipe, recipe_path: Path, data: Any, demo: bool,
         if value is None:
             return None
         path = Path(value)
-        return path if path.is_absolute() or path.exists() else recipe_path.parent / path
+        return path if path.is_absolute() or path.exists() or _is_glob(path) else recipe_path.parent / path
 
     eval_data = Path(data) if data else resolve(recipe.data.eval)
     if eval_data is None:
@@ -209,9 +209,11 @@ def _data_files(recipe: Recipe, recipe_path: Path, data: Any, demo: bool,
     if calib_data == eval_data and any(entry.pass_ == "quantize" for entry in recipe.passes):
         log(f"warning: calibrating on the evaluation data ({eval_data}): the accuracy drop is then measured on the "
             "images the INT8 ranges were fitted to; give --set data.calib=... (or data.train) to keep them apart")  # fmt: skip
-    for path in (eval_data, calib_data, train_data):
-        if path is not None and not path.is_file():
-            raise UserError(f"data file not found: {path}")
+    if not eval_data.is_file():
+        raise UserError(f"data file not found: {eval_data}")
+    for path in (calib_data, train_data):  # images suffice for these: a folder, a glob, a video, any COCO-style JSON
+        if path is not None and not path.is_file() and not path.is_dir() and not _is_glob(path):
+            raise UserError(f"data not found: {path} (a COCO-style JSON, a folder of images, a glob or a video)")
     return eval_data, calib_data, train_data
 
 
@@ -226,6 +228,12 @@ def _val_file(recipe: Recipe, eval_data: Path) -> Path | None:
         raise UserError(f"data.val {val} is the evaluation data: the fine-tuning would pick its epochs on the images "
                         "it is scored on; give held-out validation data or leave data.val unset (last epoch)")  # fmt: skip
     return val
+
+
+def _is_glob(path: Path) -> bool:
+    import glob
+
+    return any(ch in str(path) for ch in "*?[") and bool(glob.glob(str(path)))
 
 
 def _check_target(recipe: Recipe) -> None:

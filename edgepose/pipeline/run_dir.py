@@ -30,11 +30,20 @@ LOCK_NAME = ".lock"
 
 
 def file_digest(path: str | Path | None) -> str | None:
-    """sha256 of a file's bytes (and of an IR's .bin beside it); None for no file."""
+    """sha256 of a file's bytes (and of an IR's .bin beside it); of the names and sizes of an image folder's or
+    glob's files; None for no file."""
     if path is None:
         return None
     path = Path(path)
     digest = hashlib.sha256()
+    if path.is_dir() or (not path.exists() and any(ch in str(path) for ch in "*?[")):  # an image source
+        import glob
+
+        files = sorted(path.iterdir()) if path.is_dir() else sorted(Path(p) for p in glob.glob(str(path)))
+        for file in files:  # names and sizes: cheap, and what changes when the images do
+            if file.is_file():
+                digest.update(f"{file.name}\0{file.stat().st_size}\n".encode())
+        return digest.hexdigest()
     for part in (path, path.with_suffix(".bin") if path.suffix == ".xml" else None):
         if part is not None and part.exists():
             with part.open("rb") as handle:

@@ -1,0 +1,327 @@
+"""Compression without the training data: calibration and fine-tuning from any images (folders, globs, videos,
+annotations files of another keypoint schema), label-free distillation from the original model, agreement with
+the teacher on held-back images as the validation, and --max-drop stopping. Small models, generated images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from edgepose.artifact import Artifact
+from edgepose.errors import UserError
+from edgepose.inference.image_inputs import has_matching_labels, list_views, sample_inputs, split_held_back
+from edgepose.inference.unlabelled import AGREEMENT_METRIC, TeacherAgreement, UnlabelledCrops, agreement
+from edgepose.passes import RunContext, apply_pass
+from edgepose.passes.finetune import FinetuneConfig
+from edgepose.passes.quantize_calib import calibration_inputs
+from edgepose.schemas import get_schema
+from tests.coco_files import write_coco
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def write_folder(root: Path, n: int = 12, seed: int = 0) -> Path:
+    """`n` noise JPEGs of varying size in a folder (no labels)."""
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        h, w = int(rng.integers(60, 140)), int(rng.integers(60, 140))
+        cv2.imwrite(str(root / f"img{i:03d}.jpg"), rng.integers(0, 255, (h, w, 3), dtype=np.uint8))
+    return root
+
+
+def write_video(path: Path, frames: int = 6) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (80, 64))
+    rng = np.random.default_rng(1)
+    for _ in range(frames):
+        writer.write(rng.integers(0, 255, (64, 80, 3), dtype=np.uint8))
+    writer.release()
+    return path
+
+
+def relabel_lsp(ann: Path) -> Path:
+    """The same images and boxes under a 14-keypoint (LSP) schema: a file whose labels the coco17 model cannot use."""
+    data = json.loads(ann.read_text())
+    lsp = get_schema("lsp14")
+    data["categories"][0]["keypoints"] = list(lsp.keypoints)
+    for a in data["annotations"]:
+        a["keypoints"] = a["keypoints"][: 3 * lsp.num_keypoints]
+        a["num_keypoints"] = sum(1 for v in a["keypoints"][2::3] if v > 0)
+    out = ann.parent / "lsp.json"
+    out.write_text(json.dumps(data))
+    return out
+
+
+@pytest.fixture
+def sources(tmp_path: Path) -> dict[str, tuple[str, int]]:
+    """Each source kind -> (SOURCE text, how many views it holds for a top-down model)."""
+    folder = write_folder(tmp_path / "folder", n=5)
+    coco = write_coco(tmp_path / "coco", n_images=4)
+    n_boxes = len(json.loads(coco.read_text())["annotations"])
+    return {
+        "folder": (str(folder), 5),
+        "glob": (str(folder / "img00[0-2].jpg"), 3),
+        "video": (str(write_video(tmp_path / "clip.avi", frames=6)), 6),
+        "other-schema json": (str(relabel_lsp(coco)), n_boxes),
+        "own-schema json": (str(coco), n_boxes),
+    }
+
+
+@pytest.mark.parametrize("kind", ["folder", "glob", "video", "other-schema json", "own-schema json"])
+def test_every_source_kind_gives_normalised_inputs(kind: str, sources: dict, tiny_pose_net: Artifact) -> None:
+    source, n_views = sources[kind]
+    spec = tiny_pose_net.spec
+    assert len(list_views(source, spec)) == n_views
+    x = calibration_inputs(source, spec, count=4)
+    assert x.shape == (min(4, n_views), 3, *spec.input_size)
+    assert np.isfinite(x).all() and abs(float(x.mean())) < 2.5 and 0.15 < float(x.std()) < 4.0
+
+
+def test_only_the_models_own_schema_counts_as_labels(sources: dict, tiny_pose_net: Artifact) -> None:
+    spec = tiny_pose_net.spec
+    assert has_matching_labels(sources["own-schema json"][0], spec)
+    assert not has_matching_labels(sources["other-schema json"][0], spec)
+    assert not has_matching_labels(sources["folder"][0], spec)
+
+
+def test_annotation_boxes_are_the_crops(tmp_path: Path, tiny_pose_net: Artifact) -> None:
+    """An LSP-schema file calibrates a coco17 model on its person boxes: the crop of a box, not the whole image."""
+    lsp = relabel_lsp(write_coco(tmp_path / "coco", n_images=2))
+    views = list_views(lsp, tiny_pose_net.spec)
+    boxes = [a["bbox"] for a in json.loads(lsp.read_text())["annotations"]]
+    assert np.allclose([v.box_xywh for v in views], boxes)
+    whole = sample_inputs(lsp.parent / "images", tiny_pose_net.spec, 8)
+    cropped = sample_inputs(lsp, tiny_pose_net.spec, 8)
+    assert len(whole) == 2 and len(cropped) == len(boxes)  # 2 pictures; one crop per person
+    assert not np.allclose(whole[:1], cropped[:1])
+
+
+def test_wrong_normalisation_is_still_refused(sources: dict, tiny_pose_net: Artifact) -> None:
+    from dataclasses import replace
+
+    spec = replace(tiny_pose_net.spec, mean=(0.0, 0.0, 0.0), std=(0.001, 0.001, 0.001))
+    with pytest.raises(UserError, match="do not look like the model's preprocessing"):
+        calibration_inputs(sources["folder"][0], spec, count=4)
+
+
+def test_empty_or_missing_sources_are_one_user_error(tmp_path: Path, tiny_pose_net: Artifact) -> None:
+    (tmp_path / "empty").mkdir()
+    for source in (tmp_path / "empty", tmp_path / "missing", str(tmp_path / "*.png")):
+        with pytest.raises(UserError):
+            calibration_inputs(source, tiny_pose_net.spec, count=2)
+
+
+def test_held_back_pictures_are_never_trained_on(tmp_path: Path, tiny_pose_net: Artifact) -> None:
+    views = list_views(write_folder(tmp_path / "f", n=30), tiny_pose_net.spec)
+    train, held = split_held_back(views, 0.1, 200)
+    assert len(held) == 3 and len(train) == 27
+    assert not {v.image_key for v in train} & {v.image_key for v in held}
+
+
+def test_agreement_is_100_for_the_teacher_and_falls_with_displacement(tiny_pose_net: Artifact) -> None:
+    spec = tiny_pose_net.spec
+    points = np.random.default_rng(0).uniform(0, 40, (5, 17, 2))
+    assert agreement(points, points, spec)[AGREEMENT_METRIC] == 100.0
+    shifted = points.copy()
+    shifted[:, :5] += 50.0  # 5 of 17 joints far away
+    result = agreement(shifted, points, spec)
+    assert result[AGREEMENT_METRIC] == pytest.approx(100.0 * 12 / 17)
+    assert result["teacher_disp_px"] == pytest.approx(50.0 * np.sqrt(2) * 5 / 17)
+
+
+def test_teacher_agreement_scores_the_teacher_itself_100(tmp_path: Path, tiny_pose_net: Artifact) -> None:
+    views = list_views(write_folder(tmp_path / "f", n=4), tiny_pose_net.spec)
+    check = TeacherAgreement(views, tiny_pose_net.spec, tiny_pose_net.model)
+    assert check.score(tiny_pose_net.model)[AGREEMENT_METRIC] == 100.0
+    import copy
+
+    other = copy.deepcopy(tiny_pose_net.model)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(torch.randn_like(p))
+    score = check.score(other)
+    assert score[AGREEMENT_METRIC] < 100.0 and score["teacher_disp_px"] > 0.0
+
+
+def test_unlabelled_crops_have_no_targets_of_their_own(tmp_path: Path, tiny_pose_net: Artifact) -> None:
+    views = list_views(write_folder(tmp_path / "f", n=3), tiny_pose_net.spec)
+    item = UnlabelledCrops(views, tiny_pose_net.spec)[0]
+    assert item["image"].shape == (3, *tiny_pose_net.spec.input_size)
+    assert float(item["heatmaps"].abs().sum()) == 0.0 and float(item["target_weight"].min()) == 1.0
+
+
+def _prune(artifact: Artifact, tmp_path: Path, data: Path, **finetune) -> tuple[Artifact, dict]:  # noqa: ANN003
+    cfg = FinetuneConfig(batch_size=4, warmup_steps=0, workers=0, max_steps_per_epoch=3, lr=5e-3,
+                         **{"epochs": 2, **finetune})  # fmt: skip
+    ctx = RunContext(work_dir=tmp_path / "work", train_data=data, progress=False)
+    result = apply_pass(artifact, "prune", {"ratio": 0.5, "finetune": cfg}, ctx)
+    return result, ctx.records["prune"]["finetune"][0]
+
+
+def test_label_free_prune_distils_from_the_original_and_validates_on_held_back_images(
+    tmp_path: Path, tiny_pose_net: Artifact
+) -> None:
+    folder = write_folder(tmp_path / "photos", n=20)
+    result, record = _prune(tiny_pose_net, tmp_path, folder)
+    assert record["labelled"] is False and record["distill"] == 1.0
+    assert "teacher" in record["targets"] and "no labels" in record["targets"]
+    assert record["metric"] == AGREEMENT_METRIC and "2 held-back images" in record["validation"]
+    assert [p["epoch"] for p in record["curve"]] == [1, 2]
+    assert all(0.0 <= p[AGREEMENT_METRIC] <= 100.0 for p in record["curve"])
+    assert record["curve"][0]["drop_points"] == pytest.approx(100.0 - record["curve"][0][AGREEMENT_METRIC])
+
+
+def test_labelled_data_keeps_the_labels_and_its_distill_share(tmp_path: Path, tiny_pose_net: Artifact) -> None:
+    data = write_coco(tmp_path / "coco", n_images=12)
+    _, record = _prune(tiny_pose_net, tmp_path, data, distill=0.3)
+    assert record["labelled"] is True and record["distill"] == 0.3
+    assert record["metric"] == AGREEMENT_METRIC  # no --val: agreement on held-back pictures of the file
+
+
+def test_max_drop_stops_as_soon_as_the_budget_is_met(tmp_path: Path, tiny_pose_net: Artifact) -> None:
+    folder = write_folder(tmp_path / "photos", n=20)
+    _, loose = _prune(tiny_pose_net, tmp_path / "a", folder, epochs=5, max_drop=100.0)  # any agreement is within
+    assert loose["epochs"] == 1 and loose["stopped_early"] is True and len(loose["curve"]) == 1
+    _, strict = _prune(tiny_pose_net, tmp_path / "b", folder, epochs=2, max_drop=0.0)  # 100% agreement: never
+    assert strict["epochs"] == 2 and strict["stopped_early"] is False
+
+
+def test_label_free_needs_the_original_model(tmp_path: Path, tiny_pose_net: Artifact) -> None:
+    from edgepose.passes.finetune_data import recovery_data
+
+    with pytest.raises(UserError, match="no labels in the model's schema"):
+        recovery_data(write_folder(tmp_path / "f", n=3), None, tiny_pose_net.spec, teacher=None)
+
+
+def test_max_drop_without_any_validation_is_refused(tmp_path: Path, tiny_pose_net: Artifact) -> None:
+    with pytest.raises(UserError, match="--max-drop needs a validation"):
+        _prune(tiny_pose_net, tmp_path, write_folder(tmp_path / "few", n=3), max_drop=1.0)
+
+
+def _run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from edgepose.cli.app import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
+
+
+def test_cli_quantizes_from_a_folder_and_prunes_label_free(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import TINY_FACTORY
+
+    folder = str(write_folder(tmp_path / "photos", n=12))
+    factory = ["--model-factory", TINY_FACTORY, "--input-size", "64x48", "--schema", "coco17"]
+    code, stdout, stderr = _run_main(["quantize", *factory, "--calib", folder, "--calib-images", "8", "--iters", "2",
+                                      "--threads", "1", "-o", str(tmp_path / "q.onnx"), "--json"], capsys)  # fmt: skip
+    assert code == 0, stderr
+    calibration = json.loads(stdout)["quantize"]["calibration"]
+    assert calibration["data"] == folder and calibration["images"] == 8 and calibration["ok"]
+    code, stdout, stderr = _run_main(["prune", *factory, "--ratio", "0.5", "--finetune-data", folder, "--max-drop", "100",
+                                      "--max-epochs", "3", "--max-steps", "1", "--batch-size", "4", "--runtime", "none",
+                                      "--threads", "1", "-o", str(tmp_path / "p.pt"), "--json"], capsys)  # fmt: skip
+    assert code == 0, stderr
+    record = json.loads(stdout)["finetune"][0]
+    assert record["labelled"] is False and record["epochs"] == 1 and record["max_epochs"] == 3
+    code, stdout, stderr = _run_main(["prune", *factory, "--max-epochs", "3", "--finetune-data", folder,
+                                      "-o", str(tmp_path / "bad.pt")], capsys)  # fmt: skip
+    assert code == 2 and stderr.count("\n") == 1 and "--max-drop" in stderr
+
+
+class _StubDetector:
+    """A YOLO-pose stand-in: one confident person box and one below the score threshold per picture."""
+
+    def whole_image(self, image_rgb: np.ndarray, timer: object = None) -> list:
+        from edgepose.deploy.pose import Pose
+
+        h, w = image_rgb.shape[:2]
+        confident = Pose(np.zeros((17, 3)), np.array([2.0, 3.0, w / 2, h - 4.0]), 0.9, ())
+        faint = Pose(np.zeros((17, 3)), np.array([0.0, 0.0, w, h]), 0.1, ())
+        return [confident, faint]
+
+
+def test_a_detector_gives_unannotated_images_their_person_boxes(tmp_path: Path, tiny_pose_net: Artifact) -> None:
+    from edgepose.inference.image_inputs import with_detections
+
+    views = list_views(write_folder(tmp_path / "f", n=3), tiny_pose_net.spec)
+    found = with_detections(views, _StubDetector(), min_score=0.5)
+    assert len(found) == 3 and all(v.box_xywh is not None and v.box_xywh[:2] == (2.0, 3.0) for v in found)
+    detected = sample_inputs(tmp_path / "f", tiny_pose_net.spec, 3, detector=_StubDetector())
+    whole = sample_inputs(tmp_path / "f", tiny_pose_net.spec, 3)
+    assert detected.shape == whole.shape and not np.allclose(detected, whole)
+
+
+def test_an_image_folder_is_valid_optimize_calibration_data(tmp_path: Path) -> None:
+    from edgepose.pipeline.run_dir import file_digest
+
+    folder = write_folder(tmp_path / "f", n=3)
+    before = file_digest(folder)
+    assert before == file_digest(folder)
+    write_folder(tmp_path / "f", n=4)  # one more image
+    assert file_digest(folder) != before
+
+
+def test_yolo_pose_recovers_label_free_from_teacher_pseudo_labels(tmp_path: Path) -> None:
+    """A pruned YOLO-pose student fine-tunes on unlabelled images against its teacher's decoded detections and is
+    validated by OKS agreement on held-back images (the teacher agrees with itself: 100)."""
+    from edgepose.models import build_model, default_spec
+    from edgepose.yolo.task import pseudo_labels
+
+    torch.manual_seed(0)
+    spec = default_spec("yolopose-v8n", input_size=(64, 64))
+    teacher = Artifact(spec=spec, model=build_model("yolopose-v8n", width=0.25).eval(), arch="yolopose-v8n",
+                       arch_kwargs={"width": 0.25})  # fmt: skip
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        raw = teacher.model(x)
+    labels = pseudo_labels(raw[0] if isinstance(raw, list | tuple) else raw, spec)
+    assert labels["boxes"].shape[0] == 2 and labels["keypoints"].shape[2:] == (17, 3)
+    views = list_views(write_folder(tmp_path / "f", n=3), spec)
+    check = TeacherAgreement(views, spec, teacher.model)
+    assert check.metric == "teacher_oks" and check.score(teacher.model)["teacher_oks"] == 100.0
+    folder = write_folder(tmp_path / "photos", n=12)
+    cfg = FinetuneConfig(epochs=1, batch_size=4, warmup_steps=0, workers=0, max_steps_per_epoch=1)
+    ctx = RunContext(work_dir=tmp_path / "work", train_data=folder, progress=False)
+    apply_pass(teacher, "prune", {"ratio": 0.3, "finetune": cfg}, ctx)
+    record = ctx.records["prune"]["finetune"][0]
+    assert record["labelled"] is False and "pseudo-labels" in record["targets"] and record["metric"] == "teacher_oks"
+    assert record["epochs"] == 1 and 0.0 <= record["curve"][0]["teacher_oks"] <= 100.0
+
+
+def test_yolo_agreement_is_oks_against_the_teachers_people() -> None:
+    from edgepose.deploy.yolo_decode import Detections
+    from edgepose.inference.unlabelled import yolo_agreement
+    from edgepose.models import default_spec
+
+    spec = default_spec("yolopose-v8n", input_size=(64, 64))
+    kpts = np.concatenate([np.random.default_rng(0).uniform(10, 50, (1, 17, 2)), np.ones((1, 17, 1))], axis=-1)
+    teacher = [Detections(np.array([[10.0, 10.0, 50.0, 50.0]]), np.array([0.9]), kpts, np.array([0]))]
+    same = yolo_agreement(teacher, teacher, spec)
+    assert same["teacher_oks"] == pytest.approx(100.0) and same["n_people"] == 1
+    moved = kpts.copy()
+    moved[..., :2] += 4.0
+    near = yolo_agreement([Detections(teacher[0].boxes, teacher[0].scores, moved, np.array([0]))], teacher, spec)
+    missed = yolo_agreement([Detections(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 17, 3)), np.zeros(0, int))],
+                            teacher, spec)  # fmt: skip
+    assert 0.0 < near["teacher_oks"] < 100.0 and missed["teacher_oks"] == 0.0
+
+
+def test_annotation_image_paths_may_not_leave_the_image_folder(tmp_path: Path, tiny_pose_net: Artifact) -> None:
+    ann = write_coco(tmp_path / "coco", n_images=2)
+    data = json.loads(ann.read_text())
+    data["images"][1]["file_name"] = "../../etc/passwd"
+    ann.write_text(json.dumps(data))
+    with pytest.raises(UserError, match="outside the dataset folder"):
+        list_views(relabel_lsp(ann), tiny_pose_net.spec)
