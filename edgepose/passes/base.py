@@ -55,6 +55,7 @@ class RunContext:
     seed: int = 0
     teacher: Artifact | None = None  # the unmodified model, for distillation
     detector: Any = None  # a YOLO-pose PoseModel finding people in unannotated images (top-down calibration)
+    calib_inputs: Any = None  # calibration inputs read ahead (quantize_to_file: bad data fails before any work)
     log: Callable[[str], None] = field(default=lambda message: None)
     records: dict[str, Any] = field(default_factory=dict)  # what the pass measured, for the report
 

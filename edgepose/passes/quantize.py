@@ -68,7 +68,9 @@ def quantize(artifact: Artifact, cfg: QuantizeConfig, ctx: RunContext) -> Artifa
     calib_file = ctx.need("calibration data", ctx.calib_data, "--calib ANN.json (or images: a folder, glob, video)")
     if (cfg.analyze or cfg.max_drop is not None) and ctx.val_data is None:
         raise UserError("--analyze and --max-drop score the model: give the evaluation data with --eval ANN.json")
-    inputs = calibration_inputs(calib_file, artifact.spec, cfg.calib_images, ctx.seed, ctx.detector, ctx.log)
+    inputs = ctx.calib_inputs
+    if inputs is None:
+        inputs = calibration_inputs(calib_file, artifact.spec, cfg.calib_images, ctx.seed, ctx.detector, ctx.log)
     record: dict[str, Any] = {"mode": cfg.mode, "backend": cfg.backend, "calibration": {
         "data": str(calib_file), "images": int(len(inputs)), **check_normalisation(inputs, artifact.spec, str(calib_file))}}
     ctx.records["quantize"] = record

@@ -131,6 +131,10 @@ def _quantize_to_file(artifact: Artifact, options: dict[str, Any], calib: str | 
             work_dir=Path(tmp), calib_data=Path(calib), val_data=_path(eval_data), train_data=_path(finetune_data),
             threads=threads, progress=progress, log=log, detector=detector,
         )  # fmt: skip
+        from edgepose.passes.quantize_calib import calibration_inputs
+
+        config = make_config("quantize", options)  # the calibration data is read (and refused) before any work
+        ctx.calib_inputs = calibration_inputs(Path(calib), artifact.spec, config.calib_images, ctx.seed, detector, log)
         source = artifact
         if subpixel and artifact.format == "torch":
             source = apply_pass(artifact, "subpixel", None, ctx)
