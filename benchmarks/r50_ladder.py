@@ -70,10 +70,13 @@ def make_models(out: Path, calib: Path) -> dict[str, Path]:
     return paths
 
 
+TIMING = {"iters": "200", "max_seconds": "60"}  # bench compare's --iters / --max-seconds (main() may lower them)
+
+
 def compare(a: Path, b: Path, runtime_a: str, runtime_b: str, threads: int, env: dict[str, str] | None = None) -> dict:
     data = run("bench", "compare", str(a), str(b), "--runtime", runtime_a, "--runtime-b", runtime_b, "--threads",
-               str(threads), "--fail-if-slower", "0%", "--max-seconds", "60", "--inconclusive-ok", "--no-progress",
-               env=env, ok_codes=(0, 1))  # fmt: skip
+               str(threads), "--fail-if-slower", "0%", "--iters", TIMING["iters"], "--max-seconds", TIMING["max_seconds"],
+               "--inconclusive-ok", "--no-progress", env=env, ok_codes=(0, 1))  # fmt: skip
     lo, hi = data["ci95"]
     return {"a_p50_ms": data["a"]["latency_ms"]["p50"], "b_p50_ms": data["b"]["latency_ms"]["p50"],
             "speedup": round(1 / data["ratio_p50"], 3), "speedup_ci95": [round(1 / hi, 3), round(1 / lo, 3)],
@@ -86,7 +89,12 @@ def main() -> None:
     parser.add_argument("--calib", type=Path, default=None, help="COCO-17 annotations for calibration (default: synthetic)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--make-only", action="store_true", help="make the artifacts (no timing; safe under load), then stop")
+    parser.add_argument("--iters", default="200", help="bench compare --iters for each row")
+    parser.add_argument("--max-seconds", default="60", help="bench compare --max-seconds for each row")
+    parser.add_argument("--round-to", default="8,16,32,64", help="round_to values of the pruned rows")
+    parser.add_argument("--isas", default="native,AVX2", help="native and/or AVX2 (ONEDNN_MAX_CPU_ISA) for the pruned rows")
     args = parser.parse_args()
+    TIMING.update(iters=str(args.iters), max_seconds=str(args.max_seconds))
     args.out.mkdir(parents=True, exist_ok=True)
     calib = args.calib or args.out / "calib" / "annotations.json"
     if not calib.exists():
@@ -105,9 +113,9 @@ def main() -> None:
     for label, key, runtime in ladder:
         print(f"timing {label} against torch eager ...", file=sys.stderr)
         result["ladder"][label] = compare(paths["torch"], paths[key], "torch", runtime, args.threads)
-    for isa in ("native", "AVX2"):
+    for isa in args.isas.split(","):
         env = None if isa == "native" else {"ONEDNN_MAX_CPU_ISA": isa}
-        for round_to in (8, 16, 32, 64):
+        for round_to in (int(r) for r in args.round_to.split(",")):
             print(f"timing pruned (round_to {round_to}) INT8 against unpruned INT8 ({isa}) ...", file=sys.stderr)
             result["pruned"][f"{isa}/round_to {round_to}"] = compare(
                 paths["ov_int8"], paths[f"pruned_rt{round_to}_int8"], "openvino", "openvino", args.threads, env)

@@ -105,15 +105,17 @@ def _stop_at(cfg: FinetuneConfig, data: Any, original: Any, artifact: Artifact,
     if hasattr(data.val, "score"):
         baseline = 100.0
         return (baseline - cfg.max_drop if cfg.max_drop is not None else None), baseline
-    if original is None:
+    if original is None or cfg.max_drop is None:  # no budget: nothing to score the teacher for
         return None, None
+    from edgepose import distributed as dist
     from edgepose.measure import primary_metric
     from edgepose.train import TrainConfig, validate
 
     metric = primary_metric(artifact.spec.schema)
-    baseline = validate(original, artifact.spec, data.val, TrainConfig(val_limit=cfg.val_limit)).get(metric)
-    if baseline is None or cfg.max_drop is None:
-        return None, baseline
+    baseline = dist.on_rank_zero(  # rank 0 alone evaluates (the one metric path), every rank gets the number
+        lambda: validate(original, artifact.spec, data.val, TrainConfig(val_limit=cfg.val_limit)).get(metric))
+    if baseline is None:
+        return None, None
     return baseline - cfg.max_drop / 100.0, baseline  # metrics are fractions, drops are points
 
 
