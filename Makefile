@@ -25,8 +25,12 @@ install: $(STAMP)
 demo: install
 	bash scripts/demo.sh
 
+# tests/unit/test_labelfree.py runs in its own process: in one process with the rest of the suite, a later
+# test (test_optimize's first end-to-end run) died with SIGSEGV, twice on a clean clone (no Python traceback:
+# a native library's crash); each file alone and each pair tried passes. Cause not found yet (see DEVELOPERS.md).
 test: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --ignore=tests/unit/test_labelfree.py $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_labelfree.py $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check edgepose tests benchmarks
