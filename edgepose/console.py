@@ -60,18 +60,19 @@ class _QuietOnErrorProgress(Progress):
 
     def __exit__(self, exc_type, exc_val, exc_tb) -> None:  # noqa: ANN001
         if exc_type is not None:
-            for task in list(self.task_ids):
-                self.remove_task(task)
-            self.live.transient = True
+            self._clear()
         super().__exit__(exc_type, exc_val, exc_tb)
 
     def stop_after(self, error: BaseException | None) -> None:
         """stop(), clearing the bars first when `error` ends the work (for bars started with start())."""
         if error is not None:
-            for task in list(self.task_ids):
-                self.remove_task(task)
-            self.live.transient = True
+            self._clear()
         self.stop()
+
+    def _clear(self) -> None:
+        for task in list(self.task_ids):
+            self.remove_task(task)
+        self.live.transient = True
 
 
 def progress() -> Progress:
