@@ -3,7 +3,8 @@
 Inputs: N random normalised-image-like tensors and, optionally, real images from a COCO-keypoints
 file. Reported: max abs error and max error relative to the reference's output range, per output,
 and the mean keypoint displacement in pixels after decoding (argmax x stride for heatmaps, coords x
-input size for regression, by edgepose.deploy.decode). The gate: fp32 compares the max abs error scaled by
+input size for regression, by edgepose.deploy.decode; for a YOLO-pose head, the seen keypoints of the anchors where
+the reference finds a person, decoded by edgepose.deploy.yolo_decode). The gate: fp32 compares the max abs error scaled by
 the reference's magnitude, max|c - r| / max(1, max|r|) (default 1e-4: absolute for outputs within +-1, such
 as heatmaps, relative for raw detection heads whose values are in the hundreds, where float32 round-off
 grows with the value and differs between instruction sets); fp16 compares the error relative to the
@@ -33,7 +34,8 @@ DEFAULT_TOLERANCE["bf16"] = (1e-2, "kpt")
 # INT8 outputs carry quantization noise by design: a per-element error bound either fails good models or
 # passes broken ones. Their parity is the mean decoded-keypoint displacement as a fraction of the input
 # diagonal (1%: 1.6 px at 128x96), which a broken conversion (layout, normalisation) exceeds many times.
-# Outputs that cannot be decoded here (raw detection heads) fall back to the relative error, bound 0.25.
+# A YOLO-pose head is compared at the anchors where the reference finds a person (yolo_displacements). Outputs
+# that cannot be decoded (or a YOLO head that finds nobody in any input) fall back to the relative error, bound 0.25.
 UNDECODABLE_INT8 = (0.25, "rel")
 METRIC_WORDS = {"abs": "max abs error", "scaled": "max abs error / max(1, max |reference|)",
                 "rel": "max error relative to the output range", "kpt": "mean keypoint displacement / input diagonal"}
@@ -105,6 +107,11 @@ def verify_parity(
             abs_err[name] = max(abs_err.get(name, 0.0), float(err.max()) if np.isfinite(err).all() else float("inf"))
             ranges[name] = max(ranges.get(name, 0.0), float(r.max() - r.min()))
             scales[name] = max(scales.get(name, 1.0), float(np.abs(r).max()))
+            if spec.head == "yolo" and name == output_name(spec.head):
+                moved = yolo_displacements(r, c, spec)
+                if moved is not None:
+                    displacements.append(moved)
+                continue
             ref_kpts, cand_kpts = decode_keypoints(name, r, spec), decode_keypoints(name, c, spec)
             if ref_kpts is not None and cand_kpts is not None:
                 displacements.append(np.linalg.norm(ref_kpts - cand_kpts, axis=-1).ravel())
@@ -145,6 +152,29 @@ def decode_keypoints(name: str, output: np.ndarray, spec: ModelSpec) -> np.ndarr
         flat = output.reshape(-1, *output.shape[-2:])
         return decode_regression(flat, spec.input_size)[..., :2].astype(np.float64)
     return None
+
+
+def yolo_displacements(reference: np.ndarray, candidate: np.ndarray, spec: ModelSpec) -> np.ndarray | None:
+    """Keypoint displacement (px) between two raw YOLO-pose outputs (B, C, A) at the anchors where the reference
+    finds a person (score > Ultralytics' predict threshold), over the keypoints it sees there; None when it
+    finds nobody (a random input): those anchors' keypoints are noise and say nothing about the conversion."""
+    from edgepose.deploy.yolo_decode import CONF_PREDICT, decode_anchors
+    from edgepose.schemas import get_schema
+
+    k = get_schema(spec.schema).num_keypoints
+    size = tuple(spec.input_size)
+    moved = []
+    for ref_raw, cand_raw in zip(np.asarray(reference, np.float64), np.asarray(candidate, np.float64), strict=True):
+        _, ref_scores, _ = decode_anchors(ref_raw, size, k)
+        index = np.flatnonzero(ref_scores > CONF_PREDICT)
+        if index.size == 0:
+            continue
+        _, _, ref_kpts = decode_anchors(ref_raw, size, k, index)
+        _, _, cand_kpts = decode_anchors(cand_raw, size, k, index)
+        seen = ref_kpts[..., 2] > 0.5
+        if seen.any():
+            moved.append(np.linalg.norm(ref_kpts[..., :2] - cand_kpts[..., :2], axis=-1)[seen])
+    return np.concatenate(moved) if moved else None
 
 
 def dataset_images(ann_file: str, spec: ModelSpec, n: int) -> np.ndarray:
