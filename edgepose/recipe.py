@@ -85,6 +85,8 @@ class SearchConfig(_Strict):
     prune: list[dict[str, Any]] = Field(default_factory=list, description="options of each pruning prefix (a prune pass)")
     unpruned: bool = Field(True, description="also try every candidate on the unpruned model")
     reference: str | None = Field(None, description="a candidate (unpruned) the winner is timed against, in one run")
+    tiebreak: int = Field(3, ge=1, description="the fastest N passing chains (by their own speedup against PyTorch "
+                          "eager) are timed against each other, interleaved, and the fastest there wins; 1: no tie-break")
 
 
 class Recipe(_Strict):

@@ -164,10 +164,11 @@ def _run_search(run: Any, inputs: Any, base_key: str, baseline_metrics: dict[str
 
     if dist.world_size() > 1:
         raise UserError(f"recipe '{inputs.recipe.name}' searches; run it in one process, not under torchrun")
-    winner, outcomes, skipped, versus = run_search(run, inputs, base_key, baseline_metrics)
+    found = run_search(run, inputs, base_key, baseline_metrics)
+    winner = found.winner
     metric = metric_name(inputs.recipe, inputs.baseline.spec.schema)
-    search = {"winner": winner.name, "candidates": [o.summary(metric) for o in outcomes], "skipped": skipped,
-              "vs_reference": versus}
+    search = {"winner": winner.name, "candidates": [o.summary(metric) for o in found.outcomes],
+              "skipped": found.skipped, "tiebreak": found.tiebreak, "vs_reference": found.vs_reference}
     report = build_report(winner.recipe, metric, baseline_metrics, winner.stages, winner.final, winner.gates, run.root,
                           decisions=winner.decisions, search=search)  # fmt: skip
     write_report(report, run.root)

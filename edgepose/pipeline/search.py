@@ -5,8 +5,11 @@ unpruned model): RUN_DIR/search/<prefix>/ holds the prefix's steps (shared by it
 RUN_DIR/search/<prefix>/<candidate>/ each candidate's steps and final stage, all sealed, so a re-run redoes
 nothing. Each candidate's final stage is the usual one (export, parity, accuracy, latency against PyTorch
 eager and against the baseline on its target, interleaved); its gates are judged; the fastest candidate
-against PyTorch eager among those that pass every gate wins, and its final/ folder is copied to RUN_DIR/final.
-With `search.reference`, the winner is also timed against that (unpruned) candidate in one run.
+against PyTorch eager among those that pass every gate leads. Those speedups come from separate runs, under
+whatever load each met, so the `search.tiebreak` fastest passing chains are then timed against the leader, each
+pair interleaved in one run, and a chain faster than the leader there (p50 ratio > 1) takes its place. The winner's
+final/ folder is copied to RUN_DIR/final. With `search.reference`, the winner is also timed against that
+(unpruned) candidate in one run.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgepose.errors import UserError
@@ -81,11 +85,8 @@ def prefixes(recipe: Recipe) -> list[tuple[str, list[PassEntry]]]:
 
 
 def run_search(run: RunDir, inputs: Inputs, base_key: str,
-               baseline_metrics: dict[str, Any]) -> tuple[Outcome, list[Outcome], list[dict[str, str]], dict[str, Any] | None]:  # fmt: skip
-    """Every candidate after every prefix that can run here.
-
-    Returns the winner, all outcomes, the skipped chains (with why) and the winner-vs-reference timing.
-    """
+               baseline_metrics: dict[str, Any]) -> SearchResult:  # fmt: skip
+    """Every candidate after every prefix that can run here, the tie-break among the fastest, the reference timing."""
     from edgepose.pipeline.final import run_final
     from edgepose.pipeline.steps import run_pass_step
     from edgepose.pipeline.variants import choose_auto_rewrites
@@ -130,11 +131,26 @@ def run_search(run: RunDir, inputs: Inputs, base_key: str,
     if not outcomes:
         raise UserError(f"recipe '{recipe.name}': no search candidate can run here ("
                         + "; ".join(f"{s['name']}: {s['reason']}" for s in skipped) + ")")
-    passing = [o for o in outcomes if o.passed]
-    winner = max(passing or outcomes, key=lambda o: o.speedup)
+    passing = sorted((o for o in outcomes if o.passed), key=lambda o: o.speedup, reverse=True)
+    if passing:
+        winner, rounds = _tiebreak(run, inputs, passing[: recipe.search.tiebreak])
+    else:
+        winner, rounds = max(outcomes, key=lambda o: o.speedup), []
     _publish(run, winner)
     versus = _against_reference(run, inputs, outcomes, winner)
-    return winner, outcomes, skipped, versus
+    return SearchResult(winner, outcomes, skipped, rounds, versus)
+
+
+@dataclasses.dataclass
+class SearchResult:
+    """What run_search found: the winner, every outcome, the chains skipped (with why), the tie-break's pairwise
+    timings and the winner timed against the reference."""
+
+    winner: Outcome
+    outcomes: list[Outcome]
+    skipped: list[dict[str, str]]
+    tiebreak: list[dict[str, Any]]
+    vs_reference: dict[str, Any] | None
 
 
 def cannot_run_here(chain: Recipe) -> str | None:
@@ -164,10 +180,50 @@ def _publish(run: RunDir, winner: Outcome) -> None:
     write_json(target / "metrics.json", winner.final)
 
 
-def _against_reference(run: RunDir, inputs: Inputs, outcomes: list[Outcome], winner: Outcome) -> dict[str, Any] | None:
-    """The winner timed against the reference candidate (unpruned) in one interleaved run, cached."""
+def _tiebreak(run: RunDir, inputs: Inputs, contenders: list[Outcome]) -> tuple[Outcome, list[dict[str, Any]]]:
+    """The leader (first) timed against each other contender, interleaved on their own runtimes; a contender faster
+    than the current leader there (p50 ratio leader / contender > 1) leads from then on. Each pair is cached."""
+    leader, rounds = contenders[0], []
+    for contender in contenders[1:]:
+        timed = _timed_pair(run, inputs, leader, contender, "tiebreak")
+        rounds.append({**timed, "leader": leader.name, "contender": contender.name,
+                       "kept": contender.name if timed["speedup"] > 1.0 else leader.name})  # fmt: skip
+        if timed["speedup"] > 1.0:
+            leader = contender
+    if rounds:
+        inputs.log(f"search: tie-break among {len(contenders)} chains, interleaved: {leader.name} is the fastest")
+    return leader, rounds
+
+
+def _timed_pair(run: RunDir, inputs: Inputs, a: Outcome, b: Outcome, purpose: str) -> dict[str, Any]:
+    """b's final artifact timed against a's, interleaved in one run on their targets' runtimes; cached in
+    RUN_DIR/search/<purpose>.json under both chains' fingerprints and the benchmark settings."""
     from edgepose.loading import load_artifact
 
+    key = fingerprint(b.final_key, a.final_key, inputs.recipe.benchmark.model_dump(), purpose)
+    cache_path = run.root / SEARCH_DIR / f"{purpose}.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    if key in cache:
+        return cache[key]
+    art_a: Artifact = load_artifact(_final_artifact(a), inputs.load_options)  # both in their chain folders
+    art_b: Artifact = load_artifact(_final_artifact(b), inputs.load_options)
+    inputs.log(f"search: timing {b.name} against {a.name}, interleaved ...")
+    compared = compare_latency(art_a, art_b, a.recipe.runtime, b.recipe.runtime, threshold=0.0, **timing(inputs.recipe))
+    result = {"a": a.name, "b": b.name, "speedup": compared["speedup"], "speedup_ci95": compared["speedup_ci95"],
+              "a_p50_ms": compared["a"]["latency_ms"]["p50"], "b_p50_ms": compared["b"]["latency_ms"]["p50"],
+              "runtime_a": compared["runtime_a"], "runtime_b": compared["runtime_b"]}  # fmt: skip
+    cache[key] = result
+    write_json(cache_path, cache)
+    return result
+
+
+def _final_artifact(outcome: Outcome) -> str:
+    """The path of a chain's own final artifact (in its chain folder, not the published copy)."""
+    return str(outcome.run.final / Path(outcome.final["artifact"]).name)
+
+
+def _against_reference(run: RunDir, inputs: Inputs, outcomes: list[Outcome], winner: Outcome) -> dict[str, Any] | None:
+    """The winner timed against the reference candidate (unpruned) in one interleaved run, cached."""
     search = inputs.recipe.search
     assert search is not None
     if search.reference is None:
@@ -175,21 +231,8 @@ def _against_reference(run: RunDir, inputs: Inputs, outcomes: list[Outcome], win
     reference = next((o for o in outcomes if o.prefix == "unpruned" and o.candidate == search.reference), None)
     if reference is None or reference is winner:
         return {"reference": search.reference, "winner": winner.name, "same": reference is winner}
-    key = fingerprint(winner.final_key, reference.final_key, inputs.recipe.benchmark.model_dump(), "vs-reference")
-    cache_path = run.root / SEARCH_DIR / "vs_reference.json"
-    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-    if key in cache:
-        return cache[key]
-    a: Artifact = load_artifact(reference.run.final / reference.run.final.joinpath(reference.final["artifact"]).name,
-                                inputs.load_options)  # fmt: skip
-    b: Artifact = load_artifact(winner.final["artifact"], inputs.load_options)
-    inputs.log(f"search: timing {winner.name} against the reference {reference.name}, interleaved ...")
-    compared = compare_latency(a, b, reference.recipe.runtime, winner.recipe.runtime, threshold=0.0,
-                               **timing(inputs.recipe))  # fmt: skip
-    result = {"reference": reference.name, "winner": winner.name, "speedup": compared["speedup"],
-              "speedup_ci95": compared["speedup_ci95"], "reference_p50_ms": compared["a"]["latency_ms"]["p50"],
-              "winner_p50_ms": compared["b"]["latency_ms"]["p50"], "runtime_reference": compared["runtime_a"],
-              "runtime_winner": compared["runtime_b"]}  # fmt: skip
-    cache[key] = result
-    write_json(cache_path, cache)
-    return result
+    timed = _timed_pair(run, inputs, reference, winner, "vs_reference")
+    return {"reference": reference.name, "winner": winner.name, "speedup": timed["speedup"],
+            "speedup_ci95": timed["speedup_ci95"], "reference_p50_ms": timed["a_p50_ms"],
+            "winner_p50_ms": timed["b_p50_ms"], "runtime_reference": timed["runtime_a"],
+            "runtime_winner": timed["runtime_b"]}  # fmt: skip

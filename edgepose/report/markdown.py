@@ -82,7 +82,8 @@ def search_lines(report: dict[str, Any]) -> list[str]:
     """The search section: every candidate chain, its accuracy, speed and gates; the winner against the reference."""
     search, metric = report["search"], report["metric"]
     lines = ["## Search", "", f"Every candidate after every pruning prefix; kept: **{search['winner']}** (the fastest "
-             "against PyTorch eager among those that pass every gate).", "",
+             "among those that pass every gate: by speedup against PyTorch eager, then timed against the other "
+             "fastest chains, interleaved).", "",
              f"| chain | target / precision | {metric} | speedup vs torch eager (95% CI) | p50 (ms) | GFLOPs | gates |",
              "|---|---|---:|---:|---:|---:|---|"]  # fmt: skip
     for row in search["candidates"]:
@@ -93,6 +94,11 @@ def search_lines(report: dict[str, Any]) -> list[str]:
                      f"{row['speedup_vs_torch']:.2f}x [{lo:.2f}, {hi:.2f}] | {_fmt(row['p50_ms'], 2)} | "
                      f"{_fmt(row['gflops'], 3)} | {gates} |")  # fmt: skip
     lines += [f"| {row['name']} | skipped: {row['reason']} | | | | | |" for row in search.get("skipped", [])]
+    for pair in search.get("tiebreak", []):
+        lo, hi = pair["speedup_ci95"]
+        lines += ["", f"Tie-break, interleaved in one run: {pair['contender']} against {pair['leader']}: "
+                  f"{pair['speedup']:.2f}x (95% CI {lo:.2f}-{hi:.2f}; p50 {pair['a_p50_ms']:.2f} -> "
+                  f"{pair['b_p50_ms']:.2f} ms); kept {pair['kept']}."]  # fmt: skip
     versus = search.get("vs_reference")
     if versus and "speedup" in versus:
         lo, hi = versus["speedup_ci95"]
