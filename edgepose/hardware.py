@@ -73,6 +73,19 @@ def parse_cpuinfo(text: str) -> CpuCaps:
     return CpuCaps(model or platform.processor() or platform.machine(), tuple(f for f in RELEVANT_FLAGS if f in flags))
 
 
+# Pruned layers keep a multiple of this many channels (prune round_to "auto"), by the INT8 kernels the CPU runs.
+# Measured with benchmarks/r50_ladder.py (r50 pruned to 50% GFLOPs + OpenVINO INT8, round_to 8/16/32/64, on AMX
+# kernels and, with ONEDNN_MAX_CPU_ISA=AVX2, on AVX2 ones; benchmarks/README.md): per GFLOP left, no multiple was
+# consistently faster on either (ms/GFLOP within ~10%, in no order); coarser multiples only land further below the
+# target, costing accuracy. So the finest multiple measured, 8, on both; VNNI-only CPUs are not measured yet.
+ROUND_TO_BY_INT8_DOT = {"amx": 8, "vnni": 8, "avx2": 8, "none": 8}
+
+
+def preferred_round_to(caps: CpuCaps | None = None) -> int:
+    """The channel multiple pruned layers should keep on this CPU (ROUND_TO_BY_INT8_DOT of its INT8 kernels)."""
+    return ROUND_TO_BY_INT8_DOT[(caps or cpu_caps()).int8_dot]
+
+
 def require_native_bf16(runtime: str, caps: CpuCaps | None = None) -> None:
     """UserError unless this CPU runs bf16 natively (AMX-BF16 or AVX512-BF16): elsewhere the runtime would
     emulate it, slower than fp32 and still with bf16's rounding."""

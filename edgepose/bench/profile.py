@@ -83,7 +83,7 @@ def reading(rows: list[dict[str, Any]], caps: CpuCaps, runtime: str) -> str:
     if int8_share >= float_share:
         if isa == "amx":
             line = (f"INT8 convolutions run on AMX kernels ({int8_share:.0%} of the time): the fastest INT8 path here; "
-                    "fewer channels (pruning, round_to a multiple of 16) is the lever left")  # fmt: skip
+                    "fewer channels (structured pruning) is the lever left")  # fmt: skip
         elif caps.int8_dot == "avx2" or isa == "avx2":
             line = (f"INT8 convolutions run on {isa or 'avx2'} kernels (no VNNI): expect INT8 ≈ FP32 here; pruning is "
                     "the lever")  # fmt: skip

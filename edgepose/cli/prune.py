@@ -25,6 +25,7 @@ from edgepose.cli.common import (
     parse_runtimes,
     start_distributed,
 )  # fmt: skip
+from edgepose.errors import UserError
 
 OptStr = Optional[str]  # noqa: UP045
 OptFloat = Optional[float]  # noqa: UP045
@@ -46,7 +47,8 @@ def prune_command(
     importance: Annotated[str, typer.Option("--importance", help="l1 | l2 | bn_scale | taylor")] = "l1",
     global_pruning: Annotated[bool, typer.Option("--global", help="rank channels across layers (not per layer)")] = False,
     iterative: Annotated[int, typer.Option("--iterative", min=1, max=50, help="K steps of prune -> fine-tune (epochs split over them)")] = 1,
-    round_to: Annotated[int, typer.Option("--round-to", min=0, help="keep channel counts multiples of N (0: off)")] = 8,
+    round_to: Annotated[str, typer.Option("--round-to", help="keep channel counts multiples of N (0: off); auto: the "
+                                          "multiple this CPU's INT8 kernels tile by")] = "auto",  # fmt: skip
     max_layer_ratio: Annotated[float, typer.Option("--max-layer-ratio", help="never remove more than this share of a layer")] = 0.9,
     target_gflops: Annotated[OptFloat, typer.Option("--target-gflops", help="prune until GFLOPs <= this share (e.g. 0.5); "
                                                     "replaces --ratio")] = None,  # fmt: skip
@@ -87,7 +89,6 @@ def prune_command(
     data-parallel; rank 0 writes, evaluates and times).
     """
     from edgepose.console import info, print_json
-    from edgepose.errors import UserError
     from edgepose.passes import make_config
     from edgepose.passes.select import check_patterns
     from edgepose.passes.to_file import measured_rewrite
@@ -102,7 +103,7 @@ def prune_command(
     require_inputs({"--finetune-data": finetune_data, "--eval": eval_data, "--val": val_data})
     options: dict[str, Any] = {
         "method": method, "ratio": ratio, "importance": importance, "global_pruning": global_pruning,
-        "iterative_steps": iterative, "round_to": round_to or None, "max_layer_ratio": max_layer_ratio,
+        "iterative_steps": iterative, "round_to": _round_to(round_to), "max_layer_ratio": max_layer_ratio,
         "target_gflops_ratio": target_gflops, "target_latency_ratio": target_latency,
         "include": include or ["*"], "exclude": exclude or [], "sensitivity_images": scan_images,
     }  # fmt: skip
@@ -179,3 +180,16 @@ def _print_scan(scan: dict[str, Any]) -> None:
             cells.append("-" if row is None else f"{mark}{row['drop_points']:+.2f} ({row['saved_gflops']:.3f})")
         table.add_row(layer, *cells)
     stdout.print(table)
+
+
+def _round_to(value: str) -> int | str | None:
+    """--round-to: 'auto', 0 (off: None) or a positive channel multiple."""
+    if value.strip().lower() == "auto":
+        return "auto"
+    try:
+        number = int(value)
+    except ValueError:
+        raise UserError(f"--round-to takes 'auto' or a whole number >= 0, not '{value}'") from None
+    if number < 0:
+        raise UserError(f"--round-to takes 'auto' or a whole number >= 0, not {number}")
+    return number or None

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgepose import distributed as dist
 from edgepose.errors import UserError
+from edgepose.hardware import cpu_caps
 from edgepose.passes.base import RunContext, Stage, copy_torch_artifact, register_pass
 from edgepose.passes.finetune import finetune_model
 from edgepose.passes.prune_config import PruneConfig
@@ -76,12 +77,16 @@ def _structured(
 
     model, spec = result.model, result.spec
     assert model is not None
+    requested_round_to = cfg.round_to
+    cfg = cfg.model_copy(update={"round_to": cfg.resolved_round_to()})  # 'auto' -> this CPU's channel multiple
+    if requested_round_to == "auto":
+        ctx.log(f"round_to auto: multiples of {cfg.round_to} channels (INT8 kernels: {cpu_caps().int8_dot})")
     scope = ps.prune_scope(model, spec, cfg.include, cfg.exclude)
     shapes, widths = output_shapes(model, spec), ps.layer_widths(model)
     target = cfg.target_gflops_ratio * base_gflops if cfg.target_gflops_ratio else None
     record: dict[str, Any] = {
         "method": cfg.method, "importance": cfg.importance, "global_pruning": cfg.global_pruning,
-        "round_to": cfg.round_to, "max_layer_ratio": cfg.max_layer_ratio, "iterative_steps": cfg.iterative_steps,
+        "round_to": cfg.round_to, "round_to_requested": requested_round_to, "max_layer_ratio": cfg.max_layer_ratio, "iterative_steps": cfg.iterative_steps,
         "target_gflops_ratio": cfg.target_gflops_ratio, "target_latency_ratio": cfg.target_latency_ratio,
         "output_layers": scope.outputs, "kept_layers": scope.ignored, "not_pruned": {}, "finetune": [], "steps": [],
     }  # fmt: skip

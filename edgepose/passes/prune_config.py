@@ -22,7 +22,9 @@ class PruneConfig(PassConfig):
     importance: Literal["l1", "l2", "bn_scale", "taylor"] = "l1"
     global_pruning: bool = False
     iterative_steps: int = Field(1, ge=1, le=50)
-    round_to: int | None = Field(8, ge=1)
+    round_to: int | Literal["auto"] | None = Field(
+        "auto", description="keep channel counts multiples of N; auto: the multiple this CPU's INT8 kernels tile by "
+        "(edgepose.hardware.preferred_round_to); null: no rounding")
     max_layer_ratio: float = Field(0.9, gt=0, lt=1)
     include: list[str] = Field(default_factory=lambda: ["*"])
     exclude: list[str] = Field(default_factory=list)
@@ -37,6 +39,19 @@ class PruneConfig(PassConfig):
         if value is not None and info.data.get("method") != "sensitivity":
             raise ValueError("a latency target needs method 'sensitivity' (structured takes target_gflops_ratio)")
         return value
+
+    @field_validator("round_to")
+    @classmethod
+    def _positive_round_to(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("round_to must be a positive integer, 'auto' or null")
+        return value
+
+    def resolved_round_to(self) -> int | None:
+        """round_to as a number: 'auto' becomes this CPU's preferred channel multiple."""
+        from edgepose.hardware import preferred_round_to
+
+        return preferred_round_to() if self.round_to == "auto" else self.round_to
 
     @field_validator("sensitivity_ratios")
     @classmethod

@@ -86,3 +86,15 @@ def test_onednn_isa_cap_is_followed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (hardware.cpu_caps().int8_dot, hardware.cpu_caps().bf16) == ("vnni", None)
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
     assert hardware.cpu_caps().int8_dot == "amx"
+
+
+def test_round_to_auto_follows_the_int8_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pruning's channel multiple by CPU: the table's value for each INT8 path, ONEDNN_MAX_CPU_ISA included."""
+    from edgepose import hardware
+
+    assert hardware.preferred_round_to(parse_cpuinfo(EPYC)) == hardware.ROUND_TO_BY_INT8_DOT["avx2"]
+    assert hardware.preferred_round_to(parse_cpuinfo(XEON)) == hardware.ROUND_TO_BY_INT8_DOT["amx"]
+    monkeypatch.setattr(hardware, "_machine_caps", lambda: parse_cpuinfo(XEON))
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert hardware.preferred_round_to() == hardware.ROUND_TO_BY_INT8_DOT["avx2"]
+    assert all(isinstance(v, int) and v >= 1 for v in hardware.ROUND_TO_BY_INT8_DOT.values())

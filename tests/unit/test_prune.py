@@ -73,6 +73,9 @@ def settle_batchnorm(model: nn.Module, x: torch.Tensor) -> None:
 
 
 def run_prune(artifact: Artifact, tmp_path: Path, **options) -> tuple[Artifact, dict]:  # noqa: ANN003
+    """The prune pass; round_to pinned to 8 unless given (the default 'auto' follows the CPU, so a test that
+    counts channels or GFLOPs would mean something else on another x86)."""
+    options.setdefault("round_to", 8)
     ctx = RunContext(work_dir=tmp_path / "work", progress=False, **options.pop("ctx", {}))
     result = apply_pass(artifact, "prune", options, ctx)
     return result, ctx.records["prune"]
@@ -138,6 +141,24 @@ def test_every_importance_criterion_removes_the_weak_channels(
     assert layer_widths(pruned.model)["features.0"] == 8
     assert record["importance"] == importance
     assert all(p.grad is None for p in pruned.model.parameters()), "Taylor gradients were left behind"
+
+
+def test_round_to_auto_is_resolved_for_this_cpu_and_recorded(tiny_zoo_net: Artifact, tmp_path: Path) -> None:
+    from edgepose.hardware import preferred_round_to
+
+    _, record = run_prune(tiny_zoo_net, tmp_path, ratio=0.3, round_to="auto")
+    multiple = preferred_round_to()
+    assert record["round_to_requested"] == "auto" and record["round_to"] == multiple
+    assert all(row["channels_after"] % multiple == 0 for row in record["layers"] if row["channels_after"] != row["channels_before"])
+
+
+@pytest.mark.parametrize("value", ["-8", "eight", "2.5"])
+def test_cli_round_to_refuses_what_is_not_auto_or_a_whole_number(value: str, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    code, _, err = _run_main(["prune", "--arch", "simplebaseline-lite", "-o", str(tmp_path / "p.pt"), "--round-to", value],
+                             capsys)  # fmt: skip
+    assert code == 2 and "--round-to takes 'auto'" in err
+    assert not (tmp_path / "p.pt").exists()
 
 
 def test_round_to_keeps_channel_multiples(tiny_zoo_net: Artifact, tmp_path: Path) -> None:
@@ -237,7 +258,7 @@ def test_iterative_pruning_fine_tunes_each_step_and_cleans_up(tiny_pose_net: Art
     data = write_coco(tmp_path / "data", n_images=4)
     finetune = FinetuneConfig(epochs=2, batch_size=4, warmup_steps=0, workers=0, max_steps_per_epoch=2)
     ctx = RunContext(work_dir=tmp_path / "work", train_data=data, progress=False)
-    tuned = apply_pass(tiny_pose_net, "prune", {"ratio": 0.5, "iterative_steps": 2, "finetune": finetune}, ctx)
+    tuned = apply_pass(tiny_pose_net, "prune", {"ratio": 0.5, "iterative_steps": 2, "round_to": 8, "finetune": finetune}, ctx)
     record = ctx.records["prune"]
     assert [(r["step"], r["epochs"]) for r in record["finetune"]] == [(1, 1), (2, 1)]
     assert ctx.teacher is tiny_pose_net
