@@ -67,6 +67,20 @@ SyncBnOpt = Annotated[bool, typer.Option("--sync-bn", help="under torchrun: Sync
 GLOBAL_BATCH_HELP = "the GLOBAL batch: under torchrun split evenly over the processes (must divide by their number)"
 
 
+def validation_data(val_data: str | None, eval_data: str | None) -> str | None:
+    """--val, refused when it is the --eval file: the fine-tuning's best epoch and the sensitivity scan would be
+    chosen on the images the result is scored on. Without --val, validation is label-free (held-back pictures)."""
+    from pathlib import Path
+
+    from edgepose.errors import UserError
+
+    if val_data is not None and eval_data is not None and Path(val_data).resolve() == Path(eval_data).resolve():
+        raise UserError(f"--val {val_data} is the --eval data: the fine-tuning would pick its epoch on the images it is "
+                        "scored on; give held-out validation data, or leave --val out (agreement with the original "
+                        "model on held-back training pictures)")  # fmt: skip
+    return val_data
+
+
 def start_distributed(backend: str) -> None:
     """Join torchrun's process group when launched by it (nothing otherwise); before any work."""
     from edgepose.distributed import setup

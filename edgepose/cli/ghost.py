@@ -26,6 +26,7 @@ from edgepose.cli.common import (
     load_model_arg,
     parse_runtimes,
     start_distributed,
+    validation_data,
 )  # fmt: skip
 
 OptStr = Optional[str]  # noqa: UP045
@@ -67,7 +68,8 @@ def ghost_command(
     dist_backend: DistBackendOpt = "auto",
     eval_data: Annotated[OptStr, typer.Option("--eval", help="COCO keypoints JSON: accuracy before/after")] = None,
     eval_limit: Annotated[OptInt, typer.Option("--eval-limit", min=1, help="score only the first N people")] = None,
-    val_data: Annotated[OptStr, typer.Option("--val", help="data that picks the best fine-tuning epoch (default: --eval)")] = None,
+    val_data: Annotated[OptStr, typer.Option("--val", help="held-out data that picks the best fine-tuning epoch, not --eval "
+                                             "(default: agreement with the original model on held-back training pictures)")] = None,  # fmt: skip
     runtime: Annotated[Strings, typer.Option("--runtime", help="runtime(s) for the latency ratio, repeatable "
                                              "(default: onnxruntime and openvino; none: skip)")] = None,  # fmt: skip
     threads: Annotated[OptInt, typer.Option("--threads", min=1, help="CPU threads for fine-tuning and timing")] = None,
@@ -99,6 +101,7 @@ def ghost_command(
         raise UserError("--epochs / --max-drop fine-tune on --finetune-data; give it too")
     check_output(output, [model, finetune_data, eval_data, val_data, calib])
     require_inputs({"--finetune-data": finetune_data, "--eval": eval_data, "--val": val_data, "--calib": calib})
+    val_data = validation_data(val_data, eval_data)
     runtimes = parse_runtimes(runtime, DEFAULT_RUNTIMES)
     options: dict[str, Any] = {
         "ratio": ratio, "dw_kernel": dw_kernel, "include": include or ["*"], "exclude": exclude or [],
@@ -114,7 +117,7 @@ def ghost_command(
     artifact.require_torch("ghost")
     data = measured_rewrite(
         "ghost", artifact, cfg, output, runtimes=runtimes, eval_data=eval_data, eval_limit=eval_limit, iters=iters,
-        train_data=finetune_data, val_data=val_data or eval_data, calib_data=calib, threads=threads,
+        train_data=finetune_data, val_data=val_data, calib_data=calib, threads=threads,
         detector=detector_arg(detector, threads),
         ghosted_from=str(artifact.path or artifact.arch),
     )  # fmt: skip

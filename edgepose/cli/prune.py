@@ -24,6 +24,7 @@ from edgepose.cli.common import (
     load_model_arg,
     parse_runtimes,
     start_distributed,
+    validation_data,
 )  # fmt: skip
 from edgepose.errors import UserError
 
@@ -69,7 +70,8 @@ def prune_command(
     eval_data: Annotated[OptStr, typer.Option("--eval", help="COCO keypoints JSON: accuracy before/after")] = None,
     eval_limit: Annotated[OptInt, typer.Option("--eval-limit", min=1, help="score only the first N people")] = None,
     val_data: Annotated[OptStr, typer.Option("--val", help="data for the sensitivity scan and the best fine-tuning "
-                                             "epoch (default: --eval)")] = None,  # fmt: skip
+                                             "epoch; held out, not --eval (default: agreement with the original model on held-back "
+                                             "training pictures; the sensitivity scan needs it)")] = None,  # fmt: skip
     scan_images: Annotated[int, typer.Option("--scan-images", min=1, help="sensitivity: people scored per scan entry")] = 64,
     runtime: Annotated[str, typer.Option("--runtime", help="runtime for the latency ratio (none: skip)")] = "onnxruntime",
     threads: Annotated[OptInt, typer.Option("--threads", min=1, help="CPU threads for fine-tuning and timing")] = None,
@@ -101,6 +103,7 @@ def prune_command(
         raise UserError("--epochs / --max-drop fine-tune on --finetune-data; give it too")
     check_output(output, [model, finetune_data, eval_data, val_data])
     require_inputs({"--finetune-data": finetune_data, "--eval": eval_data, "--val": val_data})
+    val_data = validation_data(val_data, eval_data)
     options: dict[str, Any] = {
         "method": method, "ratio": ratio, "importance": importance, "global_pruning": global_pruning,
         "iterative_steps": iterative, "round_to": _round_to(round_to), "max_layer_ratio": max_layer_ratio,
@@ -119,7 +122,7 @@ def prune_command(
     info(f"pruning {artifact.path or artifact.arch} ({cfg.method}) ...")
     data = measured_rewrite(
         "prune", artifact, cfg, output, runtimes=runtimes, eval_data=eval_data,
-        eval_limit=eval_limit, iters=iters, train_data=finetune_data, val_data=val_data or eval_data, threads=threads,
+        eval_limit=eval_limit, iters=iters, train_data=finetune_data, val_data=val_data, threads=threads,
     )  # fmt: skip
     data["finetune"] = (data.get("prune") or {}).get("finetune", [])
     if json_out:

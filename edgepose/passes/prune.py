@@ -98,7 +98,8 @@ def _structured(
         scope.ignored += [n for n in record["not_pruned"] if n in names and n not in scope.ignored]
     ratio, ratio_dict = cfg.ratio, None
     if cfg.method == "sensitivity":
-        data = ctx.need("validation data for the sensitivity scan", ctx.val_data, "--eval ANN.json (or --val)")
+        data = ctx.need("labelled validation data for the sensitivity scan", ctx.val_data,
+                        "--val ANN.json (held out: not the --eval data)")
         ctx.log(f"sensitivity scan on the first {cfg.sensitivity_images} instances of {data} ...")
         baseline, rows, ratio_dict, rounds = dist.on_rank_zero(lambda: _sensitivity(model, spec, cfg, scope, data, ctx))
         ratio = 0.0

@@ -373,3 +373,17 @@ def test_structured_pruning_of_a_clip_model_touches_the_cnn_only(name: str, tmp_
     assert {k: v.shape for k, v in pruned.lstm.state_dict().items()} == lstm_before
     assert [m.out_features for m in pruned.proj.modules() if isinstance(m, torch.nn.Linear)] == proj_before
     assert count_params(pruned.backbone) < count_params(model.backbone)
+
+
+def test_cli_refuses_validation_on_the_evaluation_data(tiny_pose_net: Artifact, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """--val equal to --eval would pick the fine-tuning's epoch on the images it is scored on: one line, exit 2."""
+    from edgepose.checkpoint import save_checkpoint
+
+    data = write_coco(tmp_path / "data", n_images=2)
+    model = save_checkpoint(tiny_pose_net, tmp_path / "m.pt")
+    before = model.read_bytes()
+    code, _, err = _run_main(["prune", str(model), "-o", str(tmp_path / "p.pt"), "--finetune-data", str(data),
+                              "--eval", str(data), "--val", str(data)], capsys)  # fmt: skip
+    assert code == 2 and "is the --eval data" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "p.pt").exists() and model.read_bytes() == before
