@@ -157,7 +157,8 @@ def decode_keypoints(name: str, output: np.ndarray, spec: ModelSpec) -> np.ndarr
 def yolo_displacements(reference: np.ndarray, candidate: np.ndarray, spec: ModelSpec) -> np.ndarray | None:
     """Keypoint displacement (px) between two raw YOLO-pose outputs (B, C, A) at the anchors where the reference
     finds a person (score > Ultralytics' predict threshold), over the keypoints it sees there; None when it
-    finds nobody (a random input): those anchors' keypoints are noise and say nothing about the conversion."""
+    finds nobody (a random input: those anchors' keypoints are noise and say nothing about the conversion) or
+    when the output is not laid out as Ultralytics' (B, 4*16 + classes + 3K, anchors at strides 8/16/32)."""
     from edgepose.deploy.yolo_decode import CONF_PREDICT, decode_anchors
     from edgepose.schemas import get_schema
 
@@ -165,7 +166,10 @@ def yolo_displacements(reference: np.ndarray, candidate: np.ndarray, spec: Model
     size = tuple(spec.input_size)
     moved = []
     for ref_raw, cand_raw in zip(np.asarray(reference, np.float64), np.asarray(candidate, np.float64), strict=True):
-        _, ref_scores, _ = decode_anchors(ref_raw, size, k)
+        try:
+            _, ref_scores, _ = decode_anchors(ref_raw, size, k)
+        except ValueError:  # not the Ultralytics layout (channels or anchors do not fit): cannot be decoded here
+            return None
         index = np.flatnonzero(ref_scores > CONF_PREDICT)
         if index.size == 0:
             continue

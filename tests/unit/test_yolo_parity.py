@@ -70,3 +70,9 @@ def test_int8_parity_falls_back_to_the_relative_error_when_nobody_is_found() -> 
     report = verify_parity(FixedSession(raw_with_person(None)), FixedSession(raw_with_person(None, 0.01)), spec,
                            n_random=2, precision="int8")  # fmt: skip
     assert (report.tolerance, report.metric) == UNDECODABLE_INT8 and report.mean_kpt_px is None
+
+
+def test_an_output_that_is_not_the_ultralytics_layout_is_not_decoded() -> None:
+    spec = default_spec("yolopose-ghost-n", input_size=SIZE)
+    odd = np.zeros((1, 10, 100), dtype=np.float32)  # neither the channels nor the anchors fit
+    assert yolo_displacements(odd, odd, spec) is None
