@@ -30,16 +30,17 @@ def model_size(artifact: Artifact) -> dict[str, Any]:
 
 def evaluate_artifact(
     artifact: Artifact, data: str | Path, runtime: str | None = None, threads: int | None = None,
-    limit: int | None = None, progress: bool = False, batch_size: int = 32,
+    limit: int | None = None, progress: bool = False, batch_size: int = 32, save_predictions: Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """The eval JSON of `artifact` on `data` through `runtime` (default: the artifact's own)."""
+    """The eval JSON of `artifact` on `data` through `runtime` (default: the artifact's own); `save_predictions`
+    also writes the scored people as a COCO results file."""
     from edgepose.evaluate import evaluate
     from edgepose.runtimes import open_session
 
     session = open_session(artifact, runtime, threads=threads)
     return evaluate(
         session, artifact.spec, data, batch_size=batch_size, progress=progress, limit=limit,
-        model_name=str(artifact.path or artifact.arch or "model"),
+        model_name=str(artifact.path or artifact.arch or "model"), save_predictions=save_predictions,
     )  # fmt: skip
 
 

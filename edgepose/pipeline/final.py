@@ -9,7 +9,7 @@ from edgepose.errors import UserError
 from edgepose.fileio import write_json
 from edgepose.formats import file_name
 from edgepose.measure import compare_latency
-from edgepose.pipeline.measure import eval_summary, timing
+from edgepose.pipeline.measure import PREDICTIONS, eval_summary, timing
 from edgepose.pipeline.steps import QDQ_REFERENCE
 
 if TYPE_CHECKING:
@@ -40,7 +40,8 @@ def run_final(run: RunDir, current: Artifact, inputs: Inputs, key: str) -> dict[
     assert baseline is not None
     metrics = {
         "artifact": str(final.path), "format": final.format, "precision": precision, "runtime": recipe.runtime,
-        "parity": parity, "eval": eval_summary(final, inputs.eval_data, recipe.runtime, recipe, inputs.progress),
+        "parity": parity, "eval": eval_summary(final, inputs.eval_data, recipe.runtime, recipe, inputs.progress,
+                                                 predictions=folder / PREDICTIONS),
         "vs_torch_fp32": compare_latency(baseline, final, "torch", recipe.runtime, **timing(recipe)),
         "vs_target_fp32": compare_latency(baseline, final, recipe.runtime, recipe.runtime, **timing(recipe)),
     }  # fmt: skip

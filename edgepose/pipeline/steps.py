@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from edgepose.errors import UserError
 from edgepose.fileio import write_json
 from edgepose.measure import compare_latency, model_size
-from edgepose.pipeline.measure import eval_summary, timing
+from edgepose.pipeline.measure import PREDICTIONS, eval_summary, timing
 from edgepose.pipeline.run_dir import RunDir
 
 if TYPE_CHECKING:
@@ -58,13 +58,14 @@ def run_baseline(run: RunDir, inputs: Inputs, key: str) -> dict[str, Any]:
     baseline = inputs.baseline
     assert baseline is not None
     inputs.log("baseline: evaluating and benchmarking the input model (PyTorch eager FP32) ...")
+    folder.mkdir(parents=True, exist_ok=True)
     metrics = {
         "model": str(baseline.path or baseline.arch), "runtime": "torch", "precision": "fp32",
-        "eval": eval_summary(baseline, inputs.eval_data, "torch", inputs.recipe, inputs.progress),
+        "eval": eval_summary(baseline, inputs.eval_data, "torch", inputs.recipe, inputs.progress,
+                             predictions=folder / PREDICTIONS),
         # size and compute only: the baseline's latency is the PyTorch side of the final stage's interleaved run
         "bench": model_size(baseline),
     }  # fmt: skip
-    folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "metrics.json", metrics)
     run.seal(folder, key)
     return metrics

@@ -47,8 +47,11 @@ def build_report(
 
 def write_report(report: dict[str, Any], run_dir: Path) -> None:
     from edgepose.report.markdown import markdown
+    from edgepose.report.overlays import OVERLAY_PICTURE, plot_overlays
     from edgepose.report.plots import plot_accuracy_speed, plot_keypoint_drops, plot_search
 
+    if plot_overlays(report, run_dir / OVERLAY_PICTURE):  # drawn from the evaluations' prediction files, when kept
+        report["pictures"]["overlays"] = OVERLAY_PICTURE
     write_json(run_dir / "report.json", report)
     plot_accuracy_speed(report, run_dir / PICTURES["accuracy_speed"])
     plot_keypoint_drops(report, run_dir / PICTURES["keypoints"])

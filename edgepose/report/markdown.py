@@ -75,6 +75,8 @@ def markdown(report: dict[str, Any]) -> str:
               f"![per-keypoint change]({pictures.get('keypoints', 'report_keypoints.png')})", ""]  # fmt: skip
     if "search" in pictures:
         lines += [f"![search candidates]({pictures['search']})", ""]
+    if "overlays" in pictures:
+        lines += [f"![the people the final model moved most (baseline grey, final red)]({pictures['overlays']})", ""]
     return "\n".join(lines)
 
 

@@ -105,6 +105,10 @@ def test_optimize_end_to_end_then_resume_without_redoing(tiny_ckpt: Path, coco: 
     for name in ("report.json", "report.md", "report.png", "recipe.yaml", "final/model.onnx",
                  "final/edgepose-bundle.json", "final/README.md"):
         assert (out / name).exists(), name
+    # the overlay strip: the people moved most, drawn from the two evaluations' prediction files (no re-run)
+    assert report["pictures"]["overlays"] == "report_overlays.png" and (out / "report_overlays.png").stat().st_size > 5000
+    assert "](report_overlays.png)" in (out / "report.md").read_text()
+    assert Path(report["final"]["eval"]["predictions"]).is_file()
     bundle = json.loads((out / "final" / "edgepose-bundle.json").read_text())  # final/ is a device bundle
     assert bundle["model"]["file"] == "model.onnx" and bundle["provenance"]["precision"] == "int8"
     assert bundle["provenance"]["recipe"] == report["recipe"] and bundle["provenance"]["source_sha256"]
