@@ -158,12 +158,7 @@ class PoseModel:
         with _stage(timer, "inference"):
             out, flipped = self.infer_crops(inputs)
         with _stage(timer, "postprocess"):
-            keypoints = to_image_coords(self.decode_crops(out, flipped), inverses)
-            given = None if box_scores is None else np.asarray(box_scores, dtype=np.float64)
-            scores = instance_scores(keypoints[..., 2], box_scores=given)
-            xyxy = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
-            return [Pose(keypoints[i], xyxy[i], float(scores[i]), self.names, None,
-                         None if given is None else float(given[i])) for i in range(len(boxes))]  # fmt: skip
+            return self._crop_poses(out, flipped, inverses, boxes, box_scores)
 
     def top_down_clip(self, image_rgb: np.ndarray, boxes_xywh: np.ndarray, windows: ClipWindows,
                       tracks: Sequence[Hashable | None], box_scores: Sequence[float] | None = None,
@@ -182,12 +177,18 @@ class PoseModel:
             out = out[t_len - 1 :: t_len]
             flipped = None if flipped is None else flipped[t_len - 1 :: t_len]
         with _stage(timer, "postprocess"):
-            keypoints = to_image_coords(self.decode_crops(out, flipped), inverses)
-            given = None if box_scores is None else np.asarray(box_scores, dtype=np.float64)
-            scores = instance_scores(keypoints[..., 2], box_scores=given)
-            xyxy = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
-            return [Pose(keypoints[i], xyxy[i], float(scores[i]), self.names, None,
-                         None if given is None else float(given[i])) for i in range(len(boxes))]  # fmt: skip
+            return self._crop_poses(out, flipped, inverses, boxes, box_scores)
+
+    def _crop_poses(self, out: np.ndarray, flipped: np.ndarray | None, inverses: np.ndarray, boxes: np.ndarray,
+                    box_scores: Sequence[float] | None) -> list[Pose]:  # fmt: skip
+        """The crops' outputs decoded into image coordinates, one Pose per box (score = box score x mean
+        confident keypoint score)."""
+        keypoints = to_image_coords(self.decode_crops(out, flipped), inverses)
+        given = None if box_scores is None else np.asarray(box_scores, dtype=np.float64)
+        scores = instance_scores(keypoints[..., 2], box_scores=given)
+        xyxy = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
+        return [Pose(keypoints[i], xyxy[i], float(scores[i]), self.names, None,
+                     None if given is None else float(given[i])) for i in range(len(boxes))]  # fmt: skip
 
     # -- whole image (YOLO-pose) --------------------------------------------------------------------------
     def letterbox(self, images_rgb: Sequence[np.ndarray], out: np.ndarray | None = None
