@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.coco_files import write_coco
+from tests.videos import write_moving_block
 
 K = 17
 
@@ -39,14 +40,7 @@ def coco(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 6-frame 160x120 mp4 (cv2.VideoWriter, mp4v) of a bright block moving right over noise."""
-    path = tmp_path_factory.mktemp("video") / "clip.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (160, 120))
-    rng = np.random.default_rng(0)
-    for i in range(6):
-        frame = rng.integers(0, 60, (120, 160, 3), dtype=np.uint8)
-        frame[30:100, 20 + 8 * i : 60 + 8 * i] = 220
-        writer.write(frame)
-    writer.release()
+    path = write_moving_block(tmp_path_factory.mktemp("video") / "clip.mp4")
     assert cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FRAME_COUNT) == 6
     return path
 

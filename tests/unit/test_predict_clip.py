@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from edgepose.deploy.clip_window import ClipWindows
+from tests.videos import write_moving_block
 
 
 def test_windows_slide_per_track_pad_at_the_start_and_reset() -> None:
@@ -91,14 +92,7 @@ def test_predict_runs_a_clip_model_on_a_video_with_a_window_per_track(tmp_path: 
     pytest.importorskip("onnxruntime")
     ckpt = export_model(Artifact(spec=spec, model=model, arch="bipose-lite-bilstm"), "onnx", tmp_path / "clip.onnx",
                         dynamic_batch=True).path  # fmt: skip
-    video = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (160, 120))
-    rng = np.random.default_rng(0)
-    for i in range(6):
-        frame = rng.integers(0, 60, (120, 160, 3), dtype=np.uint8)
-        frame[30:100, 20 + 8 * i : 60 + 8 * i] = 220
-        writer.write(frame)
-    writer.release()
+    video = write_moving_block(tmp_path / "clip.mp4")
     box = lambda i: [20 + 8 * i, 30, 40, 70]  # noqa: E731
     boxes = tmp_path / "boxes.json"
     boxes.write_text(json.dumps([{"image_id": i + 1, "bbox": box(i), "score": 0.9} for i in range(6)]))
