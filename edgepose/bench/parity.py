@@ -167,13 +167,13 @@ def yolo_displacements(reference: np.ndarray, candidate: np.ndarray, spec: Model
     moved = []
     for ref_raw, cand_raw in zip(np.asarray(reference, np.float64), np.asarray(candidate, np.float64), strict=True):
         try:
-            _, ref_scores, _ = decode_anchors(ref_raw, size, k)
+            _, ref_scores, ref_all = decode_anchors(ref_raw, size, k)
         except ValueError:  # not the Ultralytics layout (channels or anchors do not fit): cannot be decoded here
             return None
         index = np.flatnonzero(ref_scores > CONF_PREDICT)
         if index.size == 0:
             continue
-        _, _, ref_kpts = decode_anchors(ref_raw, size, k, index)
+        ref_kpts = ref_all[index]
         _, _, cand_kpts = decode_anchors(cand_raw, size, k, index)
         seen = ref_kpts[..., 2] > 0.5
         if seen.any():
