@@ -186,10 +186,9 @@ def _tiebreak(run: RunDir, inputs: Inputs, contenders: list[Outcome]) -> tuple[O
     leader, rounds = contenders[0], []
     for contender in contenders[1:]:
         timed = _timed_pair(run, inputs, leader, contender, "tiebreak")
-        rounds.append({**timed, "leader": leader.name, "contender": contender.name,
-                       "kept": contender.name if timed["speedup"] > 1.0 else leader.name})  # fmt: skip
-        if timed["speedup"] > 1.0:
-            leader = contender
+        kept = contender if timed["speedup"] > 1.0 else leader
+        rounds.append({**timed, "leader": leader.name, "contender": contender.name, "kept": kept.name})
+        leader = kept
     if rounds:
         inputs.log(f"search: tie-break among {len(contenders)} chains, interleaved: {leader.name} is the fastest")
     return leader, rounds
