@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from edgepose.report.plots import COLORS, _pyplot, _save
+from edgepose.report.plots import COLORS, pyplot_modules, save_figure
 
 OVERLAY_PICTURE = "report_overlays.png"
 STRIP_LENGTH = 3  # people in the strip
@@ -59,7 +59,7 @@ def plot_overlays(report: dict[str, Any], path: Path) -> bool:
         return False
     root = resolve_image_root(json.loads(Path(ann_file).read_text()), Path(ann_file), None)
     schema = schema_for_count(len(people[0][1]["keypoints"]) // 3)
-    plt, _ = _pyplot()
+    plt, _ = pyplot_modules()
     figure, axes = plt.subplots(1, len(people), figsize=(3.2 * len(people), 3.8), dpi=120, squeeze=False)
     for ax, (moved, before, after) in zip(axes[0], people, strict=True):
         image_file = root / str(before.get("file_name"))
@@ -80,5 +80,5 @@ def plot_overlays(report: dict[str, Any], path: Path) -> bool:
     axes[0][0].legend(loc="lower left", fontsize=7, framealpha=0.8)
     figure.suptitle(f"{report['recipe']}: the people the final model moved most (mean keypoint shift)", fontsize=9)
     figure.tight_layout()
-    _save(figure, path, plt)
+    save_figure(figure, path, plt)
     return True

@@ -41,7 +41,7 @@ def accuracy_speed_points(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 def plot_accuracy_speed(report: dict[str, Any], path: Path) -> None:
     """report.png: numbered points with CI bars, a legend naming them, the accuracy gate as a line."""
-    plt, ticker = _pyplot()
+    plt, ticker = pyplot_modules()
     metric, points = report["metric"], accuracy_speed_points(report)
     figure, axes = plt.subplots(figsize=(8, 4.8), dpi=120)
     for number, point in enumerate(points, start=1):
@@ -75,12 +75,12 @@ def plot_accuracy_speed(report: dict[str, Any], path: Path) -> None:
     axes.grid(alpha=0.3)
     axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     figure.tight_layout()
-    _save(figure, path, plt)
+    save_figure(figure, path, plt)
 
 
 def plot_search(report: dict[str, Any], path: Path) -> None:
     """report_search.png: every search chain, accuracy against speedup vs PyTorch eager; the kept one starred."""
-    plt, ticker = _pyplot()
+    plt, ticker = pyplot_modules()
     search, metric = report["search"], report["metric"]
     rows = [row for row in search["candidates"] if row["metric"] is not None]
     figure, axes = plt.subplots(figsize=(8, 4.8), dpi=120)
@@ -115,12 +115,12 @@ def plot_search(report: dict[str, Any], path: Path) -> None:
     axes.grid(alpha=0.3)
     axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
     figure.tight_layout()
-    _save(figure, path, plt)
+    save_figure(figure, path, plt)
 
 
 def plot_keypoint_drops(report: dict[str, Any], path: Path) -> None:
     """report_keypoints.png: PCK@0.2 change per keypoint (points), losses red, gains green."""
-    plt, ticker = _pyplot()
+    plt, ticker = pyplot_modules()
     rows = [(name, 100 * (a - b)) for name, b, a in keypoint_changes(report) if a is not None and b is not None]
     figure, axes = plt.subplots(figsize=(7, 0.32 * max(len(rows), 4) + 1.4), dpi=120)
     if rows:
@@ -146,7 +146,7 @@ def plot_keypoint_drops(report: dict[str, Any], path: Path) -> None:
     axes.set_title(f"{report['recipe']}: per-keypoint change{overall}", fontsize=10)
     axes.grid(axis="x", alpha=0.3)
     figure.tight_layout()
-    _save(figure, path, plt)
+    save_figure(figure, path, plt)
 
 
 def _pad_limits(axes: Any, points: list[dict[str, Any]]) -> None:
@@ -159,7 +159,8 @@ def _pad_limits(axes: Any, points: list[dict[str, Any]]) -> None:
     axes.set_ylim(min(y_lo, min(ys) - 0.25 * y_span), max(y_hi, max(ys) + 0.35 * y_span))
 
 
-def _pyplot() -> tuple[Any, Any]:
+def pyplot_modules() -> tuple[Any, Any]:
+    """(matplotlib.pyplot, matplotlib.ticker) on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -169,7 +170,8 @@ def _pyplot() -> tuple[Any, Any]:
     return plt, ticker
 
 
-def _save(figure: Any, path: Path, plt: Any) -> None:
+def save_figure(figure: Any, path: Path, plt: Any) -> None:
+    """Write `figure` as PNG atomically, then close it."""
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", bbox_inches="tight")
     plt.close(figure)
