@@ -50,6 +50,15 @@ def finetune_of(pass_name: str, cfg: PassConfig) -> FinetuneConfig | None:
     return found if isinstance(found, FinetuneConfig) and found.epochs > 0 else None
 
 
+def check_finetune_data(cfg: FinetuneConfig | None, ctx: RunContext, spec: Any) -> None:
+    """Before a pass changes the model: refuse fine-tuning data that the fine-tune after it would refuse."""
+    if cfg is None or cfg.epochs == 0 or ctx.train_data is None:
+        return
+    from edgepose.passes.finetune_data import check_source
+
+    check_source(ctx.train_data, spec)
+
+
 def finetune_model(
     artifact: Artifact, cfg: FinetuneConfig, ctx: RunContext, name: str = "finetune", save: bool = True
 ) -> TrainResult | None:

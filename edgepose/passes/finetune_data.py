@@ -49,8 +49,7 @@ def recovery_data(train_source: str | Path, val_source: str | Path | None, spec:
         targets = "the teacher's decoded detections as pseudo-labels (no labels)"
     if (spec.head == "yolo" and labelled) or spec.clip_length:  # readers of their own: labelled files only
         if not labelled:
-            raise UserError("label-free fine-tuning of clip models is not supported yet: give --finetune-data "
-                            "labelled in the model's schema")  # fmt: skip
+            check_source(train_source, spec)  # says why
         return RecoveryData(train_source, val_source, True, targets, str(val_source) if val_source else "none")
     views = list_views(train_source, spec)
     if val_source is not None or not hold_back or teacher is None or len({v.image_key for v in views}) < MIN_PICTURES_TO_HOLD:
@@ -65,6 +64,21 @@ def recovery_data(train_source: str | Path, val_source: str | Path | None, spec:
     held_keys = {v.image_key for v in held}
     train = _labelled(train_source, spec, held_keys) if labelled else _unlabelled(train_views, spec, train_source)
     return RecoveryData(train, val, labelled, targets, str(val))
+
+
+def check_source(train_source: str | Path, spec: ModelSpec) -> None:
+    """Read `train_source` the way recovery_data will, so that bad fine-tuning data (a missing folder, an empty
+    glob, NaN keypoints) is refused before the pass spends minutes on the model rather than after."""
+    from edgepose.inference.image_inputs import has_matching_labels, list_views
+
+    labelled = has_matching_labels(train_source, spec)  # reads (and checks: edgepose.data.coco_checks) a .json
+    if labelled and spec.head != "yolo" and not spec.clip_length:  # YOLO-pose and clip models read their own
+        _labelled(train_source, spec, None)
+    elif not labelled and spec.clip_length:
+        raise UserError("label-free fine-tuning of clip models is not supported yet: give --finetune-data "
+                        "labelled in the model's schema")  # fmt: skip
+    elif not labelled:
+        list_views(train_source, spec)
 
 
 def _labelled(path: str | Path, spec: ModelSpec, held_keys: set[str] | None) -> Any:

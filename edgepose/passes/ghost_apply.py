@@ -16,7 +16,7 @@ from torch import nn
 from edgepose.models.rewrites.ghost_swaps import build_module
 from edgepose.models.rewrites.surgery import get_module, set_module
 from edgepose.passes.base import RunContext, copy_torch_artifact
-from edgepose.passes.finetune import finetune_model
+from edgepose.passes.finetune import check_finetune_data, finetune_model
 from edgepose.passes.ghost_plan import Survey, plan_swaps, survey_model, swap_gflops
 from edgepose.passes.select import check_patterns
 
@@ -35,6 +35,7 @@ def apply_ghost(artifact: Artifact, cfg: GhostConfig, ctx: RunContext) -> Artifa
     model = result.model.eval()
     check_patterns(model, cfg.include, "include")
     check_patterns(model, cfg.exclude, "exclude")
+    check_finetune_data(cfg.finetune, ctx, result.spec)
     reference = copy.deepcopy(model)
     survey = survey_model(model, result.spec)
     swaps, skipped = plan_swaps(model, survey, cfg)

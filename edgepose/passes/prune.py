@@ -20,7 +20,7 @@ from edgepose import distributed as dist
 from edgepose.errors import UserError
 from edgepose.hardware import cpu_caps
 from edgepose.passes.base import RunContext, Stage, copy_torch_artifact, register_pass
-from edgepose.passes.finetune import finetune_model
+from edgepose.passes.finetune import check_finetune_data, finetune_model
 from edgepose.passes.prune_config import PruneConfig
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ def prune(artifact: Artifact, cfg: PruneConfig, ctx: RunContext) -> Artifact:
     assert model is not None
     check_patterns(model, cfg.include, "include")
     check_patterns(model, cfg.exclude, "exclude")
+    check_finetune_data(cfg.finetune, ctx, spec)
     if cfg.finetune is not None and cfg.finetune.epochs > 0 and ctx.teacher is None:
         ctx.teacher = artifact
     entry: dict[str, Any] = {

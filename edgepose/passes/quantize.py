@@ -22,7 +22,7 @@ from edgepose.artifact import Artifact as ArtifactType
 from edgepose.errors import UserError
 from edgepose.formats import QUANTIZE_BACKENDS
 from edgepose.passes.base import PassConfig, RunContext, Stage, register_pass
-from edgepose.passes.finetune import FinetuneConfig
+from edgepose.passes.finetune import FinetuneConfig, check_finetune_data
 
 if TYPE_CHECKING:
     from edgepose.artifact import Artifact
@@ -66,6 +66,8 @@ def quantize(artifact: Artifact, cfg: QuantizeConfig, ctx: RunContext) -> Artifa
     if cfg.mode == "qat" and artifact.model is None:
         raise UserError("QAT fine-tunes a PyTorch model: give an edgepose .pt checkpoint, not an ONNX file")
     calib_file = ctx.need("calibration data", ctx.calib_data, "--calib ANN.json (or images: a folder, glob, video)")
+    if cfg.mode == "qat":
+        check_finetune_data(cfg.finetune, ctx, artifact.spec)
     if (cfg.analyze or cfg.max_drop is not None) and ctx.val_data is None:
         raise UserError("--analyze and --max-drop score the model: give the evaluation data with --eval ANN.json")
     inputs = ctx.calib_inputs

@@ -269,3 +269,36 @@ def test_parity_refuses_a_source_that_outputs_nan() -> None:
     ref = np.full((1, 10, 100), NAN, np.float32)
     with pytest.raises(UserError, match="NaN or Inf"):
         verify_parity(Fixed(ref), Fixed(ref), SPEC, n_random=1)
+
+
+# the step each pass spends its time on, replaced to prove the data is refused before it runs
+MODEL_CHANGES = {"prune": "edgepose.passes.prune._structured", "ghost": "edgepose.passes.ghost_apply.plan_swaps"}
+
+
+def _nan_labels(root: Path) -> Path:
+    path = write_coco(root, n_images=3, seed=4)
+    doc = json.loads(path.read_text())
+    _kp(NAN)(doc)
+    return rewrite(path, doc)
+
+
+BAD_FINETUNE_DATA = {
+    "nan-keypoints": (_nan_labels, "not a finite number"),
+    "empty-folder": (lambda root: (root / "empty").mkdir(parents=True) or root / "empty", "no images"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", list(BAD_FINETUNE_DATA))
+@pytest.mark.parametrize("pass_name", list(MODEL_CHANGES))
+def test_bad_finetune_data_is_refused_before_the_model_is_changed(
+    pass_name: str, bad: str, tiny_pose_net, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    from edgepose.passes import RunContext, apply_pass
+    from edgepose.passes.finetune import FinetuneConfig
+
+    make, message = BAD_FINETUNE_DATA[bad]
+    monkeypatch.setattr(MODEL_CHANGES[pass_name], lambda *a, **k: pytest.fail("the model was changed first"))
+    ctx = RunContext(work_dir=tmp_path / "work", train_data=make(tmp_path / "data"), progress=False)
+    options = {"finetune": FinetuneConfig(epochs=1, batch_size=2, warmup_steps=0, workers=0)}
+    with pytest.raises(UserError, match=message):
+        apply_pass(tiny_pose_net, pass_name, {**options, **({"round_to": 8} if pass_name == "prune" else {})}, ctx)
