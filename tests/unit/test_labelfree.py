@@ -325,3 +325,31 @@ def test_annotation_image_paths_may_not_leave_the_image_folder(tmp_path: Path, t
     ann.write_text(json.dumps(data))
     with pytest.raises(UserError, match="outside the dataset folder"):
         list_views(relabel_lsp(ann), tiny_pose_net.spec)
+
+
+def test_the_yolo_recipe_runs_end_to_end_on_unlabelled_photos(tmp_path: Path) -> None:
+    """yolo-cpu-fast: prune, label-free recovery on a folder, PTQ to OpenVINO, every gate judged (a random tiny
+    model: the verdicts are not the point, that each stage ran on the images alone is)."""
+    pytest.importorskip("openvino")
+    import edgepose
+    from edgepose.checkpoint import save_checkpoint
+    from edgepose.models import build_model, default_spec
+
+    torch.manual_seed(0)
+    spec = default_spec("yolopose-v8n", input_size=(64, 64))
+    model = Artifact(spec=spec, model=build_model("yolopose-v8n", width=0.25).eval(), arch="yolopose-v8n",
+                     arch_kwargs={"width": 0.25})  # fmt: skip
+    ckpt = save_checkpoint(model, tmp_path / "y.pt")
+    overrides = [f"data.train={write_folder(tmp_path / 'photos', n=12)}", "passes.0.finetune.epochs=1",
+                 "passes.0.finetune.max_steps_per_epoch=1", "passes.0.finetune.batch_size=4",
+                 "passes.0.finetune.warmup_steps=0", "passes.0.finetune.workers=0", "passes.1.calib_images=8",
+                 "benchmark.iters=5", "benchmark.warmup=1"]  # fmt: skip
+    report = edgepose.optimize(ckpt, "yolo-cpu-fast", write_coco(tmp_path / "val", n_images=3), tmp_path / "run",
+                               overrides, progress=False, check_gates=False)  # fmt: skip
+    prune = next(stage for stage in report["stages"] if stage["pass"] == "prune")
+    tuned = prune["records"]["prune"]["finetune"][0]
+    assert tuned["labelled"] is False and "pseudo-labels" in tuned["targets"] and tuned["distill"] == 1.0
+    assert report["final"]["precision"] == "int8" and report["final"]["format"] == "openvino"
+    assert prune["records"]["prune"]["gflops_ratio"] <= 0.7
+    assert {g["name"] for g in report["gates"]} >= {"max_metric_drop", "min_speedup", "max_parity_error"}
+    assert all(g["verdict"] in ("pass", "fail") for g in report["gates"])
