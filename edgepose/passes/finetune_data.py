@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 HOLD_SHARE = 0.1
 HOLD_CAP = 200
 MIN_PICTURES_TO_HOLD = 10  # fewer: nothing is held back (no validation, the last epoch is kept)
+CLIP_NEEDS_LABELS = ("label-free fine-tuning of clip models is not supported yet: give --finetune-data labelled in "
+                     "the model's schema")
 
 
 @dataclass
@@ -49,7 +51,7 @@ def recovery_data(train_source: str | Path, val_source: str | Path | None, spec:
         targets = "the teacher's decoded detections as pseudo-labels (no labels)"
     if (spec.head == "yolo" and labelled) or spec.clip_length:  # readers of their own: labelled files only
         if not labelled:
-            check_source(train_source, spec)  # says why
+            raise UserError(CLIP_NEEDS_LABELS)
         return RecoveryData(train_source, val_source, True, targets, str(val_source) if val_source else "none")
     views = list_views(train_source, spec)
     if val_source is not None or not hold_back or teacher is None or len({v.image_key for v in views}) < MIN_PICTURES_TO_HOLD:
@@ -75,8 +77,7 @@ def check_source(train_source: str | Path, spec: ModelSpec) -> None:
     if labelled and spec.head != "yolo" and not spec.clip_length:  # YOLO-pose and clip models read their own
         _labelled(train_source, spec, None)
     elif not labelled and spec.clip_length:
-        raise UserError("label-free fine-tuning of clip models is not supported yet: give --finetune-data "
-                        "labelled in the model's schema")  # fmt: skip
+        raise UserError(CLIP_NEEDS_LABELS)
     elif not labelled:
         list_views(train_source, spec)
 
