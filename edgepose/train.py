@@ -35,6 +35,7 @@ from edgepose import distributed as dist
 from edgepose.artifact import Artifact, ModelSpec
 from edgepose.checkpoint import save_checkpoint
 from edgepose.errors import UserError
+from edgepose.feature_match import FeatureMatch
 from edgepose.fileio import atomic_path
 from edgepose.measure import primary_metric
 
@@ -60,6 +61,8 @@ class TrainConfig:
     clip_stride: int | None = None  # clip models: frames between training windows (None: 1, every start)
     select_metric: str | None = None  # the val metric (higher is better) that picks the best epoch; None: primary_metric
     stop_at: float | None = None  # stop once the validation metric reaches this (recover-until-within-budget)
+    feature_layers: tuple[str, ...] = ()  # with a teacher: layers whose outputs are also matched to its (FeatureMatch)
+    feature_distill: float = 0.0  # that term's weight, relative to the output loss on the first step
 
 
 @dataclass
@@ -138,6 +141,7 @@ def train(
     from edgepose.console import progress as make_progress
 
     bar = make_progress() if progress and dist.is_main() else None
+    features: FeatureMatch | None = None
     try:
         model.to(device)  # before the optimizer, so its state lives where the parameters do
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -148,13 +152,17 @@ def train(
             if loaded is not None:
                 state, best_weights = _restore(loaded, model, optimizer, scheduler)
                 started -= state.seconds
+        if teacher is not None and cfg.feature_layers and cfg.feature_distill > 0:
+            features = FeatureMatch(model, teacher, list(cfg.feature_layers), cfg.feature_distill, state.feature_scale)
         if bar:
             bar.start()
         with dist.sync_batchnorm(model, cfg.sync_bn):
             net = dist.wrap_model(model)
             for epoch in range(state.epoch, cfg.epochs):
                 loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
-                loss = _run_epoch(net, loader, spec, optimizer, scheduler, teacher, cfg, steps_per_epoch, bar, epoch)
+                loss = _run_epoch(net, loader, spec, optimizer, scheduler, teacher, cfg, steps_per_epoch, bar, epoch,
+                                  features)  # fmt: skip
+                state.feature_scale = features.scale if features is not None else None
                 record: dict[str, Any] = {"epoch": epoch + 1, "loss": loss, "lr": scheduler.get_last_lr()[0]}
                 if val_ann is not None and ((epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs):
                     metrics = dist.on_rank_zero(lambda: validate(model, spec, val_ann, cfg))
@@ -188,6 +196,8 @@ def train(
     finally:
         if bar:
             bar.stop()
+        if features is not None:
+            features.close()
         model.to("cpu")
     model.load_state_dict(best_weights)
     with dist.rank_zero_only() as main:
@@ -264,10 +274,13 @@ class _TrainState:
     epoch: int = 0
     seconds: float = 0.0
     log: list[dict[str, Any]] = field(default_factory=list)
+    feature_scale: float | None = None  # FeatureMatch's, once its first step has fixed it
 
 
-def _run_epoch(model, loader, spec, optimizer, scheduler, teacher, cfg, steps, bar, epoch) -> float:  # noqa: ANN001
-    """One epoch of `steps` optimizer steps; returns the mean loss over the steps and the ranks."""
+def _run_epoch(model, loader, spec, optimizer, scheduler, teacher, cfg, steps, bar, epoch,  # noqa: ANN001
+               features: FeatureMatch | None = None) -> float:  # fmt: skip
+    """One epoch of `steps` optimizer steps; returns the mean loss over the steps and the ranks (with `features`,
+    the output loss plus the feature term)."""
     model.train()
     device = next(model.parameters()).device
     task = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps, status="") if bar else None
@@ -283,6 +296,8 @@ def _run_epoch(model, loader, spec, optimizer, scheduler, teacher, cfg, steps, b
             with torch.no_grad():
                 teacher_output = teacher(batch["image"])
         loss = _loss_fn(spec)(output, batch, spec, teacher_output, cfg.distill_alpha)
+        if features is not None:
+            loss = loss + features.loss(loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -336,7 +351,7 @@ def _save_state(path: Path, model, optimizer, scheduler, cfg, state: _TrainState
         "model": _cpu_copy(model), "best_weights": best_weights, "optimizer": _to_cpu(optimizer.state_dict()),
         "scheduler": scheduler.state_dict(), "config": asdict(cfg), "epoch": state.epoch,
         "best_metric": state.best_metric, "best_epoch": state.best_epoch, "seconds": state.seconds,
-        "log": state.log,
+        "log": state.log, "feature_scale": state.feature_scale,
     }  # fmt: skip
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -378,5 +393,5 @@ def _restore(payload: dict[str, Any], model, optimizer, scheduler) -> tuple[_Tra
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
     state = _TrainState(payload["best_metric"], payload["best_epoch"], payload["epoch"], payload["seconds"],
-                        list(payload["log"]))  # fmt: skip
+                        list(payload["log"]), payload.get("feature_scale"))  # fmt: skip
     return state, payload["best_weights"]

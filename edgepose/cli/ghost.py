@@ -62,6 +62,8 @@ def ghost_command(
     epochs: Annotated[OptInt, typer.Option("--epochs", min=0, max=10_000, help="fine-tuning epochs (default 24 with --finetune-data; with --max-drop: at most)")] = None,
     lr: Annotated[float, typer.Option("--lr", help="fine-tuning peak learning rate")] = DEFAULT_LR,
     distill: Annotated[float, typer.Option("--distill", min=0.0, max=1.0, help="teacher (original model) share of the targets, 0..1")] = 0.5,
+    feature_distill: Annotated[float, typer.Option("--feature-distill", min=0.0, help="also pull each replaced layer's output "
+                                                   "towards the original's; weight against the output loss at the start (0: off)")] = 0.0,  # fmt: skip
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help=f"fine-tuning batch size, {GLOBAL_BATCH_HELP}")] = 32,
     max_steps: Annotated[OptInt, typer.Option("--max-steps", min=1, help="fine-tuning steps per epoch at most")] = None,
     sync_bn: SyncBnOpt = False,
@@ -109,7 +111,8 @@ def ghost_command(
     }  # fmt: skip
     if finetune_data is not None:
         options["finetune"] = {
-            "lr": lr, "distill": distill, "batch_size": batch_size, "max_steps_per_epoch": max_steps,
+            "lr": lr, "distill": distill, "feature_distill": feature_distill, "batch_size": batch_size,
+            "max_steps_per_epoch": max_steps,
             "sync_bn": sync_bn, **finetune_epochs(epochs, max_epochs, max_drop, DEFAULT_EPOCHS),
         }  # fmt: skip
     cfg = make_config("ghost", options)

@@ -36,6 +36,8 @@ class FinetuneConfig(PassConfig):
     val_limit: int | None = Field(None, ge=1)
     max_steps_per_epoch: int | None = Field(None, ge=1)
     sync_bn: bool = Field(False, description="SyncBatchNorm over torchrun processes (CUDA only)")
+    feature_distill: float = Field(0.0, ge=0, description="also match the teacher's outputs at the layers the pass "
+                                   "replaced (Ghost: they keep their shapes); weight relative to the output loss at the start")  # fmt: skip
 
 
 def finetune_of(pass_name: str, cfg: PassConfig) -> FinetuneConfig | None:
@@ -60,9 +62,13 @@ def check_finetune_data(cfg: FinetuneConfig | None, ctx: RunContext, spec: Any) 
 
 
 def finetune_model(
-    artifact: Artifact, cfg: FinetuneConfig, ctx: RunContext, name: str = "finetune", save: bool = True
+    artifact: Artifact, cfg: FinetuneConfig, ctx: RunContext, name: str = "finetune", save: bool = True,
+    feature_layers: list[str] | None = None,
 ) -> TrainResult | None:
     """Train `artifact.model` in place on ctx.train_data (best on ctx.val_data); None when epochs is 0.
+
+    `feature_layers`: the layers a shape-keeping pass replaced; with cfg.feature_distill > 0 and a teacher, their
+    outputs are also pulled towards the teacher's (edgepose.feature_match).
 
     With `save`, the best model is written to ctx.work_dir/NAME.pt with a resume state beside it, so an
     interrupted fine-tune continues where it stopped (a QAT model is not an edgepose checkpoint: no save).
@@ -78,10 +84,12 @@ def finetune_model(
     distill = cfg.distill if data.labelled else 1.0  # no labels: the teacher's outputs are the whole target
     teacher = original if distill > 0 else None
     stop_at, baseline = _stop_at(cfg, data, original, artifact, ctx)
+    matched = tuple(feature_layers or ()) if teacher is not None and cfg.feature_distill > 0 else ()
     train_cfg = TrainConfig(
         epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
         workers=cfg.workers, seed=ctx.seed, val_limit=cfg.val_limit, distill_alpha=distill if teacher else 0.0,
         max_steps_per_epoch=cfg.max_steps_per_epoch, threads=ctx.threads, sync_bn=cfg.sync_bn, stop_at=stop_at,
+        feature_layers=matched, feature_distill=cfg.feature_distill if matched else 0.0,
     )  # fmt: skip
     upto = f"up to {cfg.epochs} epochs, until the drop is <= {cfg.max_drop}" if stop_at is not None else f"{cfg.epochs} epochs"
     ctx.log(f"fine-tuning for {upto} on {train_data}; targets: {data.targets}; validation: {data.validation}")
@@ -96,6 +104,7 @@ def finetune_model(
         "labelled": data.labelled, "distill": distill if teacher else 0.0, "validation": data.validation,
         "max_drop": cfg.max_drop, "max_epochs": cfg.epochs, "baseline": baseline, "stopped_early": result.stopped_early,
         "curve": [_curve_point(r, result.metric_name, baseline) for r in result.log],
+        "feature_distill": {"weight": cfg.feature_distill, "layers": len(matched)} if matched else None,
     }  # fmt: skip
     return result
 

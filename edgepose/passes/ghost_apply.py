@@ -65,7 +65,7 @@ def apply_ghost(artifact: Artifact, cfg: GhostConfig, ctx: RunContext) -> Artifa
     if cfg.finetune is not None:
         if ctx.teacher is None:
             ctx.teacher = artifact
-        finetune_model(result, cfg.finetune, ctx, name="ghost_finetune")
+        finetune_model(result, cfg.finetune, ctx, name="ghost_finetune", feature_layers=[s["name"] for s in swaps])
     return result
 
 
