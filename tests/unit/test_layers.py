@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("loading / export / runtimes / evaluate", ("checkpoint", "loading", "export", "runtimes", "evaluate", "importers",
                                                 "predict", "inference")),
     ("bench / measure", ("bench", "measure")),
-    ("train", ("train", "training_setup", "distributed")),
+    ("train", ("train", "training_setup", "distributed", "feature_match")),
     ("passes", ("passes",)),
     ("recipe / pipeline / report", ("recipe", "train_recipe", "pipeline", "report")),
     ("cli", ("cli", "__main__")),
