@@ -85,6 +85,9 @@ def finetune_model(
     teacher = original if distill > 0 else None
     stop_at, baseline = _stop_at(cfg, data, original, artifact, ctx)
     matched = tuple(feature_layers or ()) if teacher is not None and cfg.feature_distill > 0 else ()
+    if cfg.feature_distill > 0 and not matched:
+        why = "no teacher (distill 0 with labels)" if teacher is None else "this pass keeps no layer shapes to match"
+        ctx.log(f"feature_distill {cfg.feature_distill:g} unused: {why}")
     train_cfg = TrainConfig(
         epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
         workers=cfg.workers, seed=ctx.seed, val_limit=cfg.val_limit, distill_alpha=distill if teacher else 0.0,

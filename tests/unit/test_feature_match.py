@@ -102,3 +102,20 @@ def test_ghost_fine_tune_with_feature_distill_matches_the_replaced_layers(tiny_z
     assert records[1.0]["ghost_finetune"]["curve"][0]["loss"] > records[0.0]["ghost_finetune"]["curve"][0]["loss"]
     assert all(torch.equal(a, b) for a, b in zip(tiny_zoo_net.model.state_dict().values(),
                                                  original.model.state_dict().values(), strict=True))  # fmt: skip
+
+
+def test_feature_distill_on_a_pass_that_reshapes_layers_says_it_is_unused(tiny_zoo_net: Artifact, tmp_path: Path) -> None:
+    pytest.importorskip("torch_pruning")
+    from edgepose.passes import apply_pass
+    from edgepose.passes.base import RunContext
+    from edgepose.passes.finetune import FinetuneConfig
+    from tests.coco_files import write_coco
+
+    torch.set_num_threads(1)
+    messages: list[str] = []
+    ctx = RunContext(work_dir=tmp_path / "w", train_data=write_coco(tmp_path / "coco", n_images=12), progress=False,
+                     log=messages.append)  # fmt: skip
+    cfg = FinetuneConfig(epochs=1, max_steps_per_epoch=1, batch_size=4, workers=0, warmup_steps=0, feature_distill=1.0)
+    apply_pass(tiny_zoo_net, "prune", {"ratio": 0.5, "finetune": cfg}, ctx)
+    assert any("feature_distill 1 unused: this pass keeps no layer shapes" in m for m in messages)
+    assert ctx.records["prune"]["finetune"][0]["feature_distill"] is None
