@@ -62,7 +62,7 @@ class UnlabelledCrops(Dataset):
         if self.train:  # seeded from torch, like CocoPoseDataset: distinct, repeatable draws per worker
             params = sample_augment(np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,)).item())), AugmentConfig())
         k = self.num_keypoints
-        if self.spec.head == "yolo":  # whole letterboxed images; the targets come from the teacher (pseudo-labels)
+        if self.spec.head == "yolo":  # whole letterboxed images; the targets are the teacher's raw outputs
             return {"image": torch.from_numpy(model_input(self.views[index], self.spec)), "boxes": torch.zeros(0, 4),
                     "keypoints": torch.zeros(0, k, 3)}  # fmt: skip
         return {

@@ -48,7 +48,7 @@ def recovery_data(train_source: str | Path, val_source: str | Path | None, spec:
                         "the original model, and there is none here (fine-tune inside prune / ghost / quantize)")  # fmt: skip
     targets = "labels mixed with the teacher's outputs (distill)" if labelled else "the teacher's outputs (no labels)"
     if spec.head == "yolo" and not labelled:
-        targets = "the teacher's decoded detections as pseudo-labels (no labels)"
+        targets = "the teacher's raw head outputs at every anchor (no labels)"
     if (spec.head == "yolo" and labelled) or spec.clip_length:  # readers of their own: labelled files only
         if not labelled:
             raise UserError(CLIP_NEEDS_LABELS)
