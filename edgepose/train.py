@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
@@ -34,10 +35,12 @@ from torch.utils.data import Dataset
 from edgepose import distributed as dist
 from edgepose.artifact import Artifact, ModelSpec
 from edgepose.checkpoint import save_checkpoint
+from edgepose.deploy.decode import flip_back, flip_back_regression
 from edgepose.errors import UserError
 from edgepose.feature_match import FeatureMatch
 from edgepose.fileio import atomic_path
 from edgepose.measure import primary_metric
+from edgepose.schemas import get_schema
 
 # settings that change how fast a run goes, not what it computes: a resumed run may change them
 RUNTIME_KEYS = ("workers", "threads")
@@ -63,6 +66,7 @@ class TrainConfig:
     stop_at: float | None = None  # stop once the validation metric reaches this (recover-until-within-budget)
     feature_layers: tuple[str, ...] = ()  # with a teacher: layers whose outputs are also matched to its (FeatureMatch)
     feature_distill: float = 0.0  # that term's weight, relative to the output loss on the first step
+    flip_teacher: bool = False  # single-frame top-down: the teacher's targets are its flip-test average (teacher_targets)
 
 
 @dataclass
@@ -294,7 +298,7 @@ def _run_epoch(model, loader, spec, optimizer, scheduler, teacher, cfg, steps, b
         teacher_output = None
         if teacher is not None:
             with torch.no_grad():
-                teacher_output = teacher(batch["image"])
+                teacher_output = teacher_targets(teacher, batch["image"], spec, cfg.flip_teacher)
         loss = _loss_fn(spec)(output, batch, spec, teacher_output, cfg.distill_alpha)
         if features is not None:
             loss = loss + features.loss(loss)
@@ -311,6 +315,22 @@ def _run_epoch(model, loader, spec, optimizer, scheduler, teacher, cfg, steps, b
         raise UserError(f"training diverged: the loss became {mean} in epoch {epoch + 1} (learning rate "
                         f"{cfg.lr:g}); lower the learning rate. Nothing was written for this epoch")  # fmt: skip
     return mean
+
+
+def teacher_targets(teacher: nn.Module, images: Tensor, spec: ModelSpec, flip: bool) -> Tensor:
+    """The teacher's outputs on `images`; with `flip` (single-frame heatmap / regression models), averaged with
+    its outputs on the mirrored images mapped back, exactly as `edgepose eval --flip` decodes (the flip test)."""
+    out = teacher(images)
+    if not flip or spec.head not in ("heatmap", "regression") or spec.clip_length:
+        return out
+    mirrored = teacher(images.flip(-1)).detach().float().cpu().numpy()
+    index = get_schema(spec.schema).flip_index()
+    if spec.head == "heatmap":
+        stride_x = spec.input_size[1] / out.shape[-1]
+        back = flip_back(mirrored, index, shift_px=1.0 - 1.0 / stride_x)
+    else:
+        back = flip_back_regression(mirrored, index, spec.input_size[1])
+    return 0.5 * (out + torch.from_numpy(np.ascontiguousarray(back)).to(device=out.device, dtype=out.dtype))
 
 
 def _loss_fn(spec: ModelSpec) -> Callable[..., Tensor]:

@@ -3,8 +3,8 @@
 With `distill > 0` the targets mix the ground truth with the unmodified model's outputs (the teacher
 in RunContext), which recovers accuracy faster than the labels alone after surgery. Fine-tuning data without
 labels in the model's schema (image folders, globs, videos, other schemas' files) is label-free: the teacher's
-outputs alone are the targets (distill 1), and without `--val` the check is agreement with the teacher on
-held-back pictures (edgepose.passes.finetune_data). With `max_drop`, the fine-tune stops at the first epoch
+outputs alone are the targets (distill 1; for single-frame top-down models its flip-test average,
+`flip_teacher`), and without `--val` the check is agreement with the teacher on held-back pictures (edgepose.passes.finetune_data). With `max_drop`, the fine-tune stops at the first epoch
 whose validation drop (points below the teacher) is at most max_drop, `epochs` being the most it may run. Under torchrun the
 fine-tune is data-parallel over the processes (edgepose.train); `batch_size` is the global batch.
 """
@@ -36,6 +36,8 @@ class FinetuneConfig(PassConfig):
     val_limit: int | None = Field(None, ge=1)
     max_steps_per_epoch: int | None = Field(None, ge=1)
     sync_bn: bool = Field(False, description="SyncBatchNorm over torchrun processes (CUDA only)")
+    flip_teacher: bool = Field(True, description="label-free top-down models: the teacher's targets are its flip-test "
+                               "average (image and mirror, as eval --flip), a better teacher than one pass")  # fmt: skip
     feature_distill: float = Field(0.0, ge=0, description="also match the teacher's outputs at the layers the pass "
                                    "replaced (Ghost: they keep their shapes); weight relative to the output loss at the start")  # fmt: skip
 
@@ -83,6 +85,8 @@ def finetune_model(
     data = recovery_data(train_data, ctx.val_data, artifact.spec, original, ctx.seed, cfg.hold_back)
     distill = cfg.distill if data.labelled else 1.0  # no labels: the teacher's outputs are the whole target
     teacher = original if distill > 0 else None
+    flip = cfg.flip_teacher and teacher is not None and not data.labelled and artifact.spec.head in ("heatmap", "regression")
+    targets = f"{data.targets}, flip-test averaged" if flip else data.targets
     stop_at, baseline = _stop_at(cfg, data, original, artifact, ctx)
     matched = tuple(feature_layers or ()) if teacher is not None and cfg.feature_distill > 0 else ()
     if cfg.feature_distill > 0 and not matched:
@@ -92,10 +96,10 @@ def finetune_model(
         epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
         workers=cfg.workers, seed=ctx.seed, val_limit=cfg.val_limit, distill_alpha=distill if teacher else 0.0,
         max_steps_per_epoch=cfg.max_steps_per_epoch, threads=ctx.threads, sync_bn=cfg.sync_bn, stop_at=stop_at,
-        feature_layers=matched, feature_distill=cfg.feature_distill if matched else 0.0,
+        feature_layers=matched, feature_distill=cfg.feature_distill if matched else 0.0, flip_teacher=flip,
     )  # fmt: skip
     upto = f"up to {cfg.epochs} epochs, until the drop is <= {cfg.max_drop}" if stop_at is not None else f"{cfg.epochs} epochs"
-    ctx.log(f"fine-tuning for {upto} on {train_data}; targets: {data.targets}; validation: {data.validation}")
+    ctx.log(f"fine-tuning for {upto} on {train_data}; targets: {targets}; validation: {data.validation}")
     result = train(
         artifact, data.train, data.val, train_cfg, out_path=ctx.work_dir / f"{name}.pt" if save else None,
         teacher=teacher,
@@ -103,7 +107,7 @@ def finetune_model(
     )  # fmt: skip
     ctx.records[name] = {
         "epochs": result.epochs_run, "best_epoch": result.best_epoch, "metric": result.metric_name,
-        "best": result.best_metric, "seconds": round(result.seconds, 1), "targets": data.targets,
+        "best": result.best_metric, "seconds": round(result.seconds, 1), "targets": targets,
         "labelled": data.labelled, "distill": distill if teacher else 0.0, "validation": data.validation,
         "max_drop": cfg.max_drop, "max_epochs": cfg.epochs, "baseline": baseline, "stopped_early": result.stopped_early,
         "curve": [_curve_point(r, result.metric_name, baseline) for r in result.log],

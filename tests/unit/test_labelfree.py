@@ -183,6 +183,57 @@ def test_label_free_prune_distils_from_the_original_and_validates_on_held_back_i
     assert record["curve"][0]["drop_points"] == pytest.approx(100.0 - record["curve"][0][AGREEMENT_METRIC])
 
 
+def test_label_free_targets_are_the_teachers_flip_test_and_labelled_ones_keep_one_pass(
+    tmp_path: Path, tiny_pose_net: Artifact
+) -> None:
+    folder = write_folder(tmp_path / "photos", n=20)
+    _, free = _prune(tiny_pose_net, tmp_path / "a", folder, epochs=1)
+    assert "flip-test averaged" in free["targets"]
+    _, plain = _prune(tiny_pose_net, tmp_path / "b", folder, epochs=1, flip_teacher=False)
+    assert "flip" not in plain["targets"]
+    _, labelled = _prune(tiny_pose_net, tmp_path / "c", write_coco(tmp_path / "coco", n_images=12), epochs=1)
+    assert "flip" not in labelled["targets"]
+
+
+@pytest.mark.parametrize("head", ["heatmap", "regression"])
+def test_flip_test_teacher_targets_decode_like_eval_flip(head: str) -> None:
+    """The flip-averaged targets are what `eval --flip` decodes: the one-pass outputs averaged with the mirrored
+    pass mapped back by the deploy decoder's own flip_back (same joint swap, same sub-pixel shift)."""
+    from dataclasses import replace
+
+    from edgepose.deploy.decode import flip_back, flip_back_regression
+    from edgepose.train import teacher_targets
+
+    torch.manual_seed(0)
+    spec = replace(get_spec_for(head), head=head)
+    index = get_schema(spec.schema).flip_index()
+    images = torch.rand(2, 3, *spec.input_size)
+
+    class Teacher(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if head == "heatmap":
+                return torch.nn.functional.avg_pool2d(x[:, :1], 4).repeat(1, len(index), 1, 1)
+            return x.mean(dim=(1, 2))[:, : 2 * len(index)].reshape(x.shape[0], len(index), 2)
+
+    teacher = Teacher()
+    one_pass = teacher_targets(teacher, images, spec, flip=False)
+    averaged = teacher_targets(teacher, images, spec, flip=True)
+    mirrored = teacher(images.flip(-1)).numpy()
+    if head == "heatmap":
+        w = one_pass.shape[-1]
+        back = flip_back(mirrored, index, shift_px=1.0 - w / spec.input_size[1])
+    else:
+        back = flip_back_regression(mirrored, index, spec.input_size[1])
+    assert torch.allclose(averaged, 0.5 * (one_pass + torch.from_numpy(back)), atol=1e-6)
+    assert not torch.allclose(averaged, one_pass)  # the mirror pass changed something
+
+
+def get_spec_for(head: str):  # noqa: ANN201
+    from edgepose.models import default_spec
+
+    return default_spec("simplebaseline-lite" if head == "heatmap" else "alexnet-regression")
+
+
 def test_labelled_data_keeps_the_labels_and_its_distill_share(tmp_path: Path, tiny_pose_net: Artifact) -> None:
     data = write_coco(tmp_path / "coco", n_images=12)
     _, record = _prune(tiny_pose_net, tmp_path, data, distill=0.3)
@@ -273,11 +324,11 @@ def test_an_image_folder_is_valid_optimize_calibration_data(tmp_path: Path) -> N
     assert file_digest(folder) != before
 
 
-def test_yolo_pose_recovers_label_free_from_teacher_pseudo_labels(tmp_path: Path) -> None:
-    """A pruned YOLO-pose student fine-tunes on unlabelled images against its teacher's decoded detections and is
+def test_yolo_pose_recovers_label_free_from_the_teachers_raw_outputs(tmp_path: Path) -> None:
+    """A pruned YOLO-pose student fine-tunes on unlabelled images against its teacher's raw head outputs and is
     validated by OKS agreement on held-back images (the teacher agrees with itself: 100)."""
     from edgepose.models import build_model, default_spec
-    from edgepose.yolo.task import pseudo_labels
+    from edgepose.yolo.task import yolo_pose_loss
 
     torch.manual_seed(0)
     spec = default_spec("yolopose-v8n", input_size=(64, 64))
@@ -286,8 +337,7 @@ def test_yolo_pose_recovers_label_free_from_teacher_pseudo_labels(tmp_path: Path
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         raw = teacher.model(x)
-    labels = pseudo_labels(raw[0] if isinstance(raw, list | tuple) else raw, spec)
-    assert labels["boxes"].shape[0] == 2 and labels["keypoints"].shape[2:] == (17, 3)
+    assert float(yolo_pose_loss(raw, {}, spec, raw, 1.0)) == pytest.approx(0.0, abs=1e-5)
     views = list_views(write_folder(tmp_path / "f", n=3), spec)
     check = TeacherAgreement(views, spec, teacher.model)
     assert check.metric == "teacher_oks" and check.score(teacher.model)["teacher_oks"] == 100.0
@@ -296,8 +346,33 @@ def test_yolo_pose_recovers_label_free_from_teacher_pseudo_labels(tmp_path: Path
     ctx = RunContext(work_dir=tmp_path / "work", train_data=folder, progress=False)
     apply_pass(teacher, "prune", {"ratio": 0.3, "finetune": cfg}, ctx)
     record = ctx.records["prune"]["finetune"][0]
-    assert record["labelled"] is False and "pseudo-labels" in record["targets"] and record["metric"] == "teacher_oks"
+    assert record["labelled"] is False and "raw head outputs" in record["targets"] and record["metric"] == "teacher_oks"
     assert record["epochs"] == 1 and 0.0 <= record["curve"][0]["teacher_oks"] <= 100.0
+
+
+@pytest.mark.parametrize("group", ["box", "class", "keypoint xy", "visibility"])
+def test_dense_yolo_distillation_is_zero_at_the_teacher_and_pulls_every_channel_group(group: str) -> None:
+    from edgepose.yolo.distill import dense_distill_loss
+
+    torch.manual_seed(0)
+    k, nbox = 17, 64
+    rows = {"box": slice(0, nbox), "class": slice(nbox, nbox + 1),
+            "keypoint xy": [nbox + 1 + 3 * j + c for j in range(k) for c in (0, 1)],
+            "visibility": [nbox + 1 + 3 * j + 2 for j in range(k)]}[group]  # fmt: skip
+    teacher = torch.randn(2, nbox + 1 + 3 * k, 40)
+    teacher[:, nbox] = 3.0  # the teacher sees a person at every anchor: every group is weighed
+    assert float(dense_distill_loss(teacher.clone(), teacher, k)) == pytest.approx(0.0, abs=1e-5)
+    student = teacher.clone()
+    student[:, rows] += 0.5 * torch.randn_like(student[:, rows])
+    student.requires_grad_(True)
+    loss = dense_distill_loss(student, teacher, k)
+    loss.backward()
+    assert float(loss) > 1e-3
+    moved = torch.zeros(teacher.shape[1], dtype=torch.bool)
+    moved[rows] = True
+    assert float(student.grad[:, moved].abs().sum()) > 0 and float(student.grad[:, ~moved].abs().sum()) < 1e-6
+    with pytest.raises(ValueError, match="differ"):
+        dense_distill_loss(student[:, :, :10], teacher, k)
 
 
 def test_yolo_agreement_is_oks_against_the_teachers_people() -> None:
@@ -348,7 +423,7 @@ def test_the_yolo_recipe_runs_end_to_end_on_unlabelled_photos(tmp_path: Path) ->
                                overrides, progress=False, check_gates=False)  # fmt: skip
     prune = next(stage for stage in report["stages"] if stage["pass"] == "prune")
     tuned = prune["records"]["prune"]["finetune"][0]
-    assert tuned["labelled"] is False and "pseudo-labels" in tuned["targets"] and tuned["distill"] == 1.0
+    assert tuned["labelled"] is False and "raw head outputs" in tuned["targets"] and tuned["distill"] == 1.0
     assert report["final"]["precision"] == "int8" and report["final"]["format"] == "openvino"
     assert prune["records"]["prune"]["gflops_ratio"] <= 0.7
     assert {g["name"] for g in report["gates"]} >= {"max_metric_drop", "min_speedup", "max_parity_error"}
