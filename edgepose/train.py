@@ -35,7 +35,7 @@ from torch.utils.data import Dataset
 from edgepose import distributed as dist
 from edgepose.artifact import Artifact, ModelSpec
 from edgepose.checkpoint import save_checkpoint
-from edgepose.deploy.decode import flip_back, flip_back_regression
+from edgepose.deploy.decode import flip_average
 from edgepose.errors import UserError
 from edgepose.feature_match import FeatureMatch
 from edgepose.fileio import atomic_path
@@ -317,20 +317,22 @@ def _run_epoch(model, loader, spec, optimizer, scheduler, teacher, cfg, steps, b
     return mean
 
 
+def flip_test_applies(spec: ModelSpec) -> bool:
+    """Whether `spec`'s outputs have a flip test (single-frame heatmap / regression models)."""
+    return spec.head in ("heatmap", "regression") and not spec.clip_length
+
+
 def teacher_targets(teacher: nn.Module, images: Tensor, spec: ModelSpec, flip: bool) -> Tensor:
-    """The teacher's outputs on `images`; with `flip` (single-frame heatmap / regression models), averaged with
-    its outputs on the mirrored images mapped back, exactly as `edgepose eval --flip` decodes (the flip test)."""
+    """The teacher's outputs on `images`; with `flip` (where flip_test_applies), averaged with its outputs on
+    the mirrored images mapped back, by the decoder's own flip_average (`edgepose eval --flip`)."""
     out = teacher(images)
-    if not flip or spec.head not in ("heatmap", "regression") or spec.clip_length:
+    if not flip or not flip_test_applies(spec):
         return out
-    mirrored = teacher(images.flip(-1)).detach().float().cpu().numpy()
+    mirrored = teacher(images.flip(-1))
     index = get_schema(spec.schema).flip_index()
-    if spec.head == "heatmap":
-        stride_x = spec.input_size[1] / out.shape[-1]
-        back = flip_back(mirrored, index, shift_px=1.0 - 1.0 / stride_x)
-    else:
-        back = flip_back_regression(mirrored, index, spec.input_size[1])
-    return 0.5 * (out + torch.from_numpy(np.ascontiguousarray(back)).to(device=out.device, dtype=out.dtype))
+    as_numpy = [t.detach().float().cpu().numpy() for t in (out, mirrored)]
+    averaged = flip_average(*as_numpy, spec.head, index, spec.input_size[1])
+    return torch.from_numpy(np.ascontiguousarray(averaged)).to(device=out.device, dtype=out.dtype)
 
 
 def _loss_fn(spec: ModelSpec) -> Callable[..., Tensor]:

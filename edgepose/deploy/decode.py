@@ -217,6 +217,18 @@ def flip_back(heatmaps: np.ndarray, flip_index: Sequence[int], shift_px: float =
     return np.ascontiguousarray(out)
 
 
+def flip_average(out: np.ndarray, flipped: np.ndarray, head: str, flip_index: Sequence[int],
+                 input_width: int) -> np.ndarray:  # fmt: skip
+    """The flip test: a top-down model's raw output averaged with its output on the mirrored input mapped back
+    (heatmaps shifted by the exact 1 - 1/stride, regression coordinates exact for pixel centres)."""
+    if head == "heatmap":
+        stride_x = input_width / out.shape[-1]
+        return 0.5 * (out + flip_back(flipped, flip_index, shift_px=1.0 - 1.0 / stride_x))
+    if head == "regression":
+        return 0.5 * (out + flip_back_regression(flipped, flip_index, input_width=input_width))
+    raise ValueError(f"the flip test applies to heatmap and regression outputs, not head '{head}'")
+
+
 def flip_back_regression(
     coords: np.ndarray, flip_index: Sequence[int], input_width: int | None = None
 ) -> np.ndarray:

@@ -21,8 +21,7 @@ from edgepose.deploy.crop import crop_affine, crop_inverse, warp_crop
 from edgepose.deploy.decode import (
     decode_heatmaps,
     decode_regression,
-    flip_back,
-    flip_back_regression,
+    flip_average,
     to_image_coords,
 )
 from edgepose.deploy.letterbox import LetterboxMap, letterbox
@@ -135,11 +134,11 @@ class PoseModel:
         if head == "heatmap" and out.ndim == 4:  # (N, K, h, w) heatmaps
             stride_x, stride_y = w_in / out.shape[-1], h_in / out.shape[-2]
             if flipped is not None:
-                out = 0.5 * (out + flip_back(flipped, self.flip_index, shift_px=1.0 - 1.0 / stride_x))
+                out = flip_average(out, flipped, head, self.flip_index, w_in)
             return decode_heatmaps(out, (stride_x, stride_y), refine=dec.refine, blur_sigma=dec.blur_sigma)
         if head == "regression" and out.ndim == 3:  # (N, K, 2|3) normalised coordinates
             if flipped is not None:
-                out = 0.5 * (out + flip_back_regression(flipped, self.flip_index, input_width=w_in))
+                out = flip_average(out, flipped, head, self.flip_index, w_in)
             return decode_regression(out, (h_in, w_in))
         raise UserError(f"cannot decode a model output of shape {out.shape} (head '{head}')")
 

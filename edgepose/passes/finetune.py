@@ -4,8 +4,9 @@ With `distill > 0` the targets mix the ground truth with the unmodified model's 
 in RunContext), which recovers accuracy faster than the labels alone after surgery. Fine-tuning data without
 labels in the model's schema (image folders, globs, videos, other schemas' files) is label-free: the teacher's
 outputs alone are the targets (distill 1; for single-frame top-down models its flip-test average,
-`flip_teacher`), and without `--val` the check is agreement with the teacher on held-back pictures (edgepose.passes.finetune_data). With `max_drop`, the fine-tune stops at the first epoch
-whose validation drop (points below the teacher) is at most max_drop, `epochs` being the most it may run. Under torchrun the
+`flip_teacher`), and without `--val` the check is agreement with the teacher on held-back pictures
+(edgepose.passes.finetune_data). With `max_drop`, the fine-tune stops at the first epoch whose validation
+drop (points below the teacher) is at most max_drop, `epochs` being the most it may run. Under torchrun the
 fine-tune is data-parallel over the processes (edgepose.train); `batch_size` is the global batch.
 """
 
@@ -78,14 +79,14 @@ def finetune_model(
     if cfg.epochs == 0:
         return None
     from edgepose.passes.finetune_data import recovery_data
-    from edgepose.train import TrainConfig, train
+    from edgepose.train import TrainConfig, flip_test_applies, train
 
     train_data = ctx.need("fine-tuning data", ctx.train_data, "--finetune-data ANN.json (or images: a folder, glob, video)")
     original = ctx.teacher.model if ctx.teacher is not None and ctx.teacher.model is not None else None
     data = recovery_data(train_data, ctx.val_data, artifact.spec, original, ctx.seed, cfg.hold_back)
     distill = cfg.distill if data.labelled else 1.0  # no labels: the teacher's outputs are the whole target
     teacher = original if distill > 0 else None
-    flip = cfg.flip_teacher and teacher is not None and not data.labelled and artifact.spec.head in ("heatmap", "regression")
+    flip = cfg.flip_teacher and teacher is not None and not data.labelled and flip_test_applies(artifact.spec)
     targets = f"{data.targets}, flip-test averaged" if flip else data.targets
     stop_at, baseline = _stop_at(cfg, data, original, artifact, ctx)
     matched = tuple(feature_layers or ()) if teacher is not None and cfg.feature_distill > 0 else ()

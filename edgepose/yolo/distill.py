@@ -25,7 +25,8 @@ from edgepose.deploy.yolo_decode import REG_MAX, split_channels
 
 
 def dense_distill_loss(student: Tensor, teacher: Tensor, num_keypoints: int, reg_max: int = REG_MAX) -> Tensor:
-    """Per-image loss between raw head outputs (B, C, A) of `student` and `teacher` (module doc)."""
+    """Loss between raw head outputs (B, C, A) of `student` and `teacher`, per unit of the teacher's person
+    probability over the batch (module doc); 0 when they are equal."""
     if student.shape != teacher.shape:
         raise ValueError(f"student output {tuple(student.shape)} and teacher output {tuple(teacher.shape)} differ")
     nbox, nc = split_channels(student.shape[1], num_keypoints, reg_max)

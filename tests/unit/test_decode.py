@@ -130,3 +130,11 @@ def test_to_image_coords_inverts_the_crop_affine() -> None:
     back = to_image_coords(kpts, inverse[None])
     np.testing.assert_allclose(back[0, :, :2], image_pts, atol=1e-4)
     np.testing.assert_allclose(back[0, :, 2], 0.5)
+
+
+def test_flip_average_refuses_heads_without_a_flip_test() -> None:
+    from edgepose.deploy.decode import flip_average
+
+    out = np.zeros((1, 17, 8, 6), dtype=np.float32)
+    with pytest.raises(ValueError, match="not head 'yolo'"):
+        flip_average(out, out, "yolo", list(range(17)), 24)
