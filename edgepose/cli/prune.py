@@ -71,8 +71,9 @@ def prune_command(
     eval_limit: Annotated[OptInt, typer.Option("--eval-limit", min=1, help="score only the first N people")] = None,
     val_data: Annotated[OptStr, typer.Option("--val", help="data for the sensitivity scan and the best fine-tuning "
                                              "epoch; held out, not --eval (default: agreement with the original model on held-back "
-                                             "training pictures; the sensitivity scan needs it)")] = None,  # fmt: skip
-    scan_images: Annotated[int, typer.Option("--scan-images", min=1, help="sensitivity: people scored per scan entry")] = 64,
+                                             "training pictures; the scan then compares with it on fine-tuning images)")] = None,  # fmt: skip
+    scan_images: Annotated[int, typer.Option("--scan-images", min=1, help="sensitivity: labelled people (without labels: "
+                                             "images) scored per scan entry")] = 64,  # fmt: skip
     runtime: Annotated[str, typer.Option("--runtime", help="runtime for the latency ratio (none: skip)")] = "onnxruntime",
     threads: Annotated[OptInt, typer.Option("--threads", min=1, help="CPU threads for fine-tuning and timing")] = None,
     iters: Annotated[int, typer.Option("--iters", min=2, help="interleaved timing iterations")] = 60,
@@ -168,7 +169,7 @@ def _print_scan(scan: dict[str, Any]) -> None:
 
     ratios = sorted({row["ratio"] for row in scan["table"]})
     table = Table(title=f"sensitivity scan: drop in points (GFLOPs saved), baseline {scan['baseline']:.4f} "
-                        f"on {scan['instances']} people")  # fmt: skip
+                        f"on {scan['instances']} of {scan['data']}, scored by {scan.get('scored_by', 'labels')}")  # fmt: skip
     table.add_column("layer")
     for ratio in ratios:
         table.add_column(f"x{ratio:g}", justify="right")

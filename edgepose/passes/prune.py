@@ -99,14 +99,13 @@ def _structured(
         scope.ignored += [n for n in record["not_pruned"] if n in names and n not in scope.ignored]
     ratio, ratio_dict = cfg.ratio, None
     if cfg.method == "sensitivity":
-        data = ctx.need("labelled validation data for the sensitivity scan", ctx.val_data,
-                        "--val ANN.json (held out: not the --eval data)")
-        ctx.log(f"sensitivity scan on the first {cfg.sensitivity_images} instances of {data} ...")
-        baseline, rows, ratio_dict, rounds = dist.on_rank_zero(lambda: _sensitivity(model, spec, cfg, scope, data, ctx))
+        scorer = _scan_scorer(model, spec, cfg, ctx)
+        ctx.log(f"sensitivity scan on {cfg.sensitivity_images} of {scorer.data}, scored by {scorer.scored_by} ...")
+        baseline, rows, ratio_dict, rounds = dist.on_rank_zero(lambda: _sensitivity(model, spec, cfg, scope, scorer, ctx))
         ratio = 0.0
         record["sensitivity"] = {
-            "data": str(data), "instances": cfg.sensitivity_images, "baseline": baseline, "table": rows,
-            "chosen": ratio_dict, "rounds": rounds,
+            "data": scorer.data, "scored_by": scorer.scored_by, "instances": cfg.sensitivity_images,
+            "baseline": baseline, "table": rows, "chosen": ratio_dict, "rounds": rounds,
         }  # fmt: skip
     elif target is not None:
         ratio, record["search"] = ps.ratio_for_gflops(model, spec, cfg, scope, target)
@@ -142,12 +141,25 @@ def _structured(
     return record
 
 
-def _sensitivity(model: nn.Module, spec: Any, cfg: PruneConfig, scope: Any, data: Any,
+def _scan_scorer(model: nn.Module, spec: Any, cfg: PruneConfig, ctx: RunContext) -> Any:
+    """What scores the sensitivity scan: the metric on labelled --val data in the model's schema, else agreement
+    with the unpruned model on images of --val, the fine-tuning data or the calibration data (labels unused)."""
+    from edgepose.inference.image_inputs import has_matching_labels
+    from edgepose.passes.prune_sensitivity import make_scorer
+
+    source = ctx.val_data or ctx.train_data or ctx.calib_data
+    data = ctx.need("data for the sensitivity scan", source,
+                    "--val ANN.json (held out: not the --eval data), or images to compare with the unpruned model")
+    labelled = ctx.val_data is not None and has_matching_labels(data, spec)
+    return make_scorer(model, spec, data, cfg.sensitivity_images, labelled, ctx.seed)
+
+
+def _sensitivity(model: nn.Module, spec: Any, cfg: PruneConfig, scope: Any, scorer: Any,
                  ctx: RunContext) -> tuple[float, list[dict[str, Any]], dict[str, float], list[dict[str, Any]]]:  # fmt: skip
     """The sensitivity scan and the per-layer ratios it leads to (evaluates and may time: rank 0 alone)."""
     from edgepose.passes import prune_sensitivity as sens
 
-    baseline, rows = sens.scan(model, spec, cfg, scope, data, ctx.progress)
+    baseline, rows = sens.scan(model, spec, cfg, scope, scorer, ctx.progress)
     ratio_dict, rounds = sens.plan_ratios(model, spec, cfg, scope, ctx, rows)
     return baseline, rows, ratio_dict, rounds
 

@@ -31,7 +31,7 @@ class PruneConfig(PassConfig):
     finetune: FinetuneConfig | None = None
     taylor_batches: int = Field(4, ge=1, description="batches of the pose loss behind Taylor importance")
     sensitivity_ratios: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75], min_length=1)
-    sensitivity_images: int = Field(64, ge=1, description="validation instances scored per scan entry")
+    sensitivity_images: int = Field(64, ge=1, description="labelled instances (or, without labels, images) scored per scan entry")
 
     @field_validator("target_latency_ratio")
     @classmethod

@@ -1,9 +1,15 @@
-"""Sensitivity-based pruning: prune each channel group alone at a few ratios, score the copy on a
-slice of the validation data, then pick per-layer ratios that meet a GFLOPs (or measured latency)
-target for the least summed accuracy loss (greedy on loss per GFLOP saved, checked by pruning)."""
+"""Sensitivity-based pruning: prune each channel group alone at a few ratios, score the copy, then pick
+per-layer ratios that meet a GFLOPs (or measured latency) target for the least summed accuracy loss (greedy on
+loss per GFLOP saved, checked by pruning).
+
+A copy is scored on labelled validation data in the model's schema (its primary metric), or, from images alone,
+by its agreement with the unpruned model (edgepose.inference.unlabelled.TeacherAgreement, as a share: 1.0 is
+the unpruned model itself), so a pretrained model without its data can be scanned too.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +50,31 @@ def prunable_groups(model: nn.Module, spec: ModelSpec, cfg: PruneConfig, scope: 
     return groups
 
 
+@dataclass(frozen=True)
+class Scorer:
+    """How the scan scores a pruned copy: `score(model)`, higher is better, on a 0..1 scale."""
+
+    score: Callable[[nn.Module], float]
+    data: str
+    scored_by: str  # for the record: the metric, or agreement with the unpruned model
+
+
+def make_scorer(model: nn.Module, spec: ModelSpec, source: Path, limit: int, labelled: bool, seed: int = 0) -> Scorer:
+    """The primary metric on `limit` labelled instances of `source`, or (not `labelled`) agreement with the
+    unpruned `model` on `limit` of its images (held fixed: every copy is scored on the same ones)."""
+    from edgepose.measure import primary_metric
+
+    if labelled:
+        metric = primary_metric(spec.schema)
+        return Scorer(lambda m: primary_score(m, spec, source, limit), str(source), f"{metric} (labels)")
+    from edgepose.inference.image_inputs import list_views, pick
+    from edgepose.inference.unlabelled import TeacherAgreement
+
+    agreement = TeacherAgreement(pick(list_views(source, spec), limit, seed), spec, model)
+    return Scorer(lambda m: agreement.score(m)[agreement.metric] / 100.0, str(source),
+                  f"{agreement.metric} / 100: agreement with the unpruned model (no labels)")  # fmt: skip
+
+
 def primary_score(model: nn.Module, spec: ModelSpec, data: Path, limit: int) -> float:
     """The schema's primary metric (OKS AP / PCK@0.2) of `model` on the first `limit` instances (torch)."""
     from edgepose.artifact import Artifact
@@ -57,7 +88,7 @@ def primary_score(model: nn.Module, spec: ModelSpec, data: Path, limit: int) -> 
 
 
 def scan(
-    model: nn.Module, spec: ModelSpec, cfg: PruneConfig, scope: Scope, data: Path, progress: bool
+    model: nn.Module, spec: ModelSpec, cfg: PruneConfig, scope: Scope, scorer: Scorer, progress: bool
 ) -> tuple[float, list[dict[str, Any]]]:  # fmt: skip
     """Baseline score and one row per (layer group, ratio): channels kept, GFLOPs saved, score, drop."""
     ratios = sorted(r for r in cfg.sensitivity_ratios if r <= cfg.max_layer_ratio)
@@ -65,14 +96,14 @@ def scan(
     if not groups:
         raise UserError("no layer can be pruned: every channel group holds an output or excluded layer")
     base_gflops = count_gflops(model, spec)
-    baseline = primary_score(model, spec, data, cfg.sensitivity_images)
+    baseline = scorer.score(model)
     rows: list[dict[str, Any]] = []
     with TaskBar(progress, "sensitivity scan", len(groups) * len(ratios)) as bar:
         for name, channels in groups:
             for ratio in ratios:
                 clone, _ = prune_copy(model, spec, cfg, scope, 0.0, {name: ratio})
                 kept = layer_widths(clone)[name]
-                score = baseline if kept == channels else primary_score(clone, spec, data, cfg.sensitivity_images)
+                score = baseline if kept == channels else scorer.score(clone)
                 rows.append({
                     "layer": name, "ratio": ratio, "channels": channels, "channels_kept": kept,
                     "saved_gflops": round(base_gflops - count_gflops(clone, spec), 6), "score": round(score, 6),

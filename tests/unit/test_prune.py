@@ -242,6 +242,36 @@ def test_sensitivity_scan_chooses_ratios_under_the_flops_target(tiny_pose_net: A
         assert widths[layer] < layer_widths(tiny_pose_net.model)[layer], (layer, ratio)
 
 
+@pytest.mark.parametrize("source", ["folder", "other_schema_labels_as_val"])
+def test_sensitivity_scan_without_labels_scores_agreement_with_the_unpruned_model(
+    tiny_pose_net: Artifact, tmp_path: Path, source: str
+) -> None:  # fmt: skip
+    data = write_coco(tmp_path / "data", n_images=4)
+    ctx = {"train_data": data.parent / "images"} if source == "folder" else {"val_data": _as_lsp14(data)}
+    pruned, record = run_prune(
+        tiny_pose_net, tmp_path, method="sensitivity", target_gflops_ratio=0.6, sensitivity_images=3, round_to=4,
+        ctx=ctx,
+    )  # fmt: skip
+    scan = record["sensitivity"]
+    assert "agreement with the unpruned model" in scan["scored_by"]
+    assert scan["baseline"] == pytest.approx(1.0)  # the unpruned model agrees with itself
+    assert all(row["score"] <= 1.0 + 1e-9 for row in scan["table"])
+    assert any(row["drop_points"] > 0 for row in scan["table"]), "no pruned copy disagreed: the scorer is blind"
+    assert record["gflops_ratio"] <= 0.6
+
+
+def _as_lsp14(coco17: Path) -> Path:
+    """The same images with 14-keypoint labels: an annotations file whose schema is not the model's."""
+    doc = json.loads(coco17.read_text())
+    for ann in doc["annotations"]:
+        ann["keypoints"] = ann["keypoints"][: 14 * 3]
+        ann["num_keypoints"] = sum(1 for v in ann["keypoints"][2::3] if v > 0)
+    doc["categories"][0]["keypoints"] = doc["categories"][0]["keypoints"][:14]
+    path = coco17.with_name("lsp14.json")
+    path.write_text(json.dumps(doc))
+    return path
+
+
 def test_model_factory_network_prunes_saves_and_reloads(tiny_pose_net: Artifact, tmp_path: Path) -> None:
     pruned, _ = run_prune(tiny_pose_net, tmp_path, ratio=0.5)
     path = save_checkpoint(pruned, tmp_path / "user.pt")
