@@ -67,6 +67,7 @@ class TrainConfig:
     feature_layers: tuple[str, ...] = ()  # with a teacher: layers whose outputs are also matched to its (FeatureMatch)
     feature_distill: float = 0.0  # that term's weight, relative to the output loss on the first step
     flip_teacher: bool = False  # single-frame top-down: the teacher's targets are its flip-test average (teacher_targets)
+    freeze_bn_stats: bool = False  # BatchNorm normalises by its stored statistics and leaves them be (affine still learns)
 
 
 @dataclass
@@ -286,6 +287,8 @@ def _run_epoch(model, loader, spec, optimizer, scheduler, teacher, cfg, steps, b
     """One epoch of `steps` optimizer steps; returns the mean loss over the steps and the ranks (with `features`,
     the output loss plus the feature term)."""
     model.train()
+    if cfg.freeze_bn_stats:
+        freeze_batchnorm_stats(model)
     device = next(model.parameters()).device
     task = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=steps, status="") if bar else None
     total, count = 0.0, 0
@@ -315,6 +318,14 @@ def _run_epoch(model, loader, spec, optimizer, scheduler, teacher, cfg, steps, b
         raise UserError(f"training diverged: the loss became {mean} in epoch {epoch + 1} (learning rate "
                         f"{cfg.lr:g}); lower the learning rate. Nothing was written for this epoch")  # fmt: skip
     return mean
+
+
+def freeze_batchnorm_stats(model: nn.Module) -> None:
+    """Put every BatchNorm in eval mode (stored statistics, not the batch's; none updated); its weight and bias
+    still train. Fine-tuning a pretrained model on other pictures then starts from exactly its function."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.eval()
 
 
 def flip_test_applies(spec: ModelSpec) -> bool:

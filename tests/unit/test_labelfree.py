@@ -348,6 +348,21 @@ def test_yolo_pose_recovers_label_free_from_the_teachers_raw_outputs(tmp_path: P
     record = ctx.records["prune"]["finetune"][0]
     assert record["labelled"] is False and "raw head outputs" in record["targets"] and record["metric"] == "teacher_oks"
     assert record["epochs"] == 1 and 0.0 <= record["curve"][0]["teacher_oks"] <= 100.0
+    assert record["bn_stats"] == "frozen"  # the default for label-free YOLO-pose (edgepose.passes.finetune)
+
+
+@pytest.mark.parametrize(("head", "labelled", "asked", "frozen"), [
+    ("yolo", False, None, True), ("yolo", True, None, False), ("heatmap", False, None, False),
+    ("heatmap", False, True, True), ("yolo", False, False, False),
+])  # fmt: skip
+def test_batchnorm_statistics_freeze_by_default_only_for_label_free_yolo_pose(
+    head: str, labelled: bool, asked: bool | None, frozen: bool
+) -> None:  # fmt: skip
+    from edgepose.artifact import ModelSpec
+    from edgepose.passes.finetune import freeze_bn_stats
+
+    spec = ModelSpec(input_size=(64, 64), head=head)
+    assert freeze_bn_stats(FinetuneConfig(freeze_bn_stats=asked), spec, labelled) is frozen
 
 
 @pytest.mark.parametrize("group", ["box", "class", "keypoint xy", "visibility"])
