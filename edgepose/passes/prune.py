@@ -99,14 +99,8 @@ def _structured(
         scope.ignored += [n for n in record["not_pruned"] if n in names and n not in scope.ignored]
     ratio, ratio_dict = cfg.ratio, None
     if cfg.method == "sensitivity":
-        scorer = _scan_scorer(model, spec, cfg, ctx)
-        ctx.log(f"sensitivity scan on {cfg.sensitivity_images} of {scorer.data}, scored by {scorer.scored_by} ...")
-        baseline, rows, ratio_dict, rounds = dist.on_rank_zero(lambda: _sensitivity(model, spec, cfg, scope, scorer, ctx))
-        ratio = 0.0
-        record["sensitivity"] = {
-            "data": scorer.data, "scored_by": scorer.scored_by, "instances": cfg.sensitivity_images,
-            "baseline": baseline, "table": rows, "chosen": ratio_dict, "rounds": rounds,
-        }  # fmt: skip
+        record["sensitivity"] = dist.on_rank_zero(lambda: _sensitivity(model, spec, cfg, scope, ctx))
+        ratio, ratio_dict = 0.0, record["sensitivity"]["chosen"]
     elif target is not None:
         ratio, record["search"] = ps.ratio_for_gflops(model, spec, cfg, scope, target)
         ctx.log(f"ratio {ratio:.3f} brings GFLOPs to <= {cfg.target_gflops_ratio:g} of {base_gflops:.4g}")
@@ -154,14 +148,19 @@ def _scan_scorer(model: nn.Module, spec: Any, cfg: PruneConfig, ctx: RunContext)
     return make_scorer(model, spec, data, cfg.sensitivity_images, labelled, ctx.seed)
 
 
-def _sensitivity(model: nn.Module, spec: Any, cfg: PruneConfig, scope: Any, scorer: Any,
-                 ctx: RunContext) -> tuple[float, list[dict[str, Any]], dict[str, float], list[dict[str, Any]]]:  # fmt: skip
-    """The sensitivity scan and the per-layer ratios it leads to (evaluates and may time: rank 0 alone)."""
+def _sensitivity(model: nn.Module, spec: Any, cfg: PruneConfig, scope: Any, ctx: RunContext) -> dict[str, Any]:
+    """The sensitivity scan and the per-layer ratios it leads to, as the record's "sensitivity" entry (scores,
+    evaluates and may time: rank 0 alone, so only it builds the scorer)."""
     from edgepose.passes import prune_sensitivity as sens
 
+    scorer = _scan_scorer(model, spec, cfg, ctx)
+    ctx.log(f"sensitivity scan on {cfg.sensitivity_images} of {scorer.data}, scored by {scorer.scored_by} ...")
     baseline, rows = sens.scan(model, spec, cfg, scope, scorer, ctx.progress)
     ratio_dict, rounds = sens.plan_ratios(model, spec, cfg, scope, ctx, rows)
-    return baseline, rows, ratio_dict, rounds
+    return {
+        "data": scorer.data, "scored_by": scorer.scored_by, "instances": cfg.sensitivity_images,
+        "baseline": baseline, "table": rows, "chosen": ratio_dict, "rounds": rounds,
+    }  # fmt: skip
 
 
 def _prune_more(
