@@ -68,6 +68,7 @@ class TrainConfig:
     feature_distill: float = 0.0  # that term's weight, relative to the output loss on the first step
     flip_teacher: bool = False  # single-frame top-down: the teacher's targets are its flip-test average (teacher_targets)
     freeze_bn_stats: bool = False  # BatchNorm normalises by its stored statistics and leaves them be (affine still learns)
+    validate_start: bool = False  # score the starting weights too (epoch 0): kept unless an epoch beats them
 
 
 @dataclass
@@ -159,11 +160,19 @@ def train(
                 started -= state.seconds
         if teacher is not None and cfg.feature_layers and cfg.feature_distill > 0:
             features = FeatureMatch(model, teacher, list(cfg.feature_layers), cfg.feature_distill, state.feature_scale)
-        if bar:
+        if cfg.validate_start and val_ann is not None and state.epoch == 0 and not state.log:
+            state, best_weights = _score_start(model, spec, val_ann, cfg, metric_name, state)
+            with dist.rank_zero_only() as main:
+                if main and out_path:
+                    _save_best(artifact, out_path, train_ann, val_ann, state.log[0]["val"], 0, cfg, best_weights)
+            if on_epoch:
+                on_epoch(state.log[0])
+            stopped = _reached(state.log[0], metric_name, cfg.stop_at)
+        if bar and not stopped:
             bar.start()
         with dist.sync_batchnorm(model, cfg.sync_bn):
             net = dist.wrap_model(model)
-            for epoch in range(state.epoch, cfg.epochs):
+            for epoch in range(state.epoch, 0 if stopped else cfg.epochs):
                 loader.sampler.set_epoch(epoch)  # type: ignore[attr-defined]
                 loss = _run_epoch(net, loader, spec, optimizer, scheduler, teacher, cfg, steps_per_epoch, bar, epoch,
                                   features)  # fmt: skip
@@ -189,8 +198,7 @@ def train(
                         _save_state(state_path, model, optimizer, scheduler, cfg, state, best_weights)
                 if on_epoch:
                     on_epoch(record)
-                reached = (record.get("val") or {}).get(metric_name)
-                if cfg.stop_at is not None and reached is not None and reached >= cfg.stop_at:
+                if _reached(record, metric_name, cfg.stop_at):
                     stopped = epoch + 1 < cfg.epochs
                     break
     except BaseException as error:  # an error (or Ctrl-C) ends the run: its one line is all stderr keeps
@@ -213,6 +221,23 @@ def train(
     best = state.best_metric if state.best_metric > -math.inf else float("nan")
     return TrainResult(metric_name, best, state.best_epoch, state.epoch, time.perf_counter() - started, state.log,
                        stopped)  # fmt: skip
+
+
+def _score_start(model: nn.Module, spec: ModelSpec, val_ann: Any, cfg: TrainConfig, metric_name: str,
+                 state: _TrainState) -> tuple[_TrainState, dict[str, Tensor]]:  # fmt: skip
+    """Epoch 0: the starting weights' validation metrics, the best so far (training must beat them)."""
+    metrics = dist.on_rank_zero(lambda: validate(model, spec, val_ann, cfg))
+    state.log.append({"epoch": 0, "loss": None, "lr": 0.0, "val": metrics})
+    value = metrics.get(metric_name)
+    if value is not None:
+        state.best_metric, state.best_epoch = value, 0
+    return state, _cpu_copy(model)
+
+
+def _reached(record: dict[str, Any], metric_name: str, stop_at: float | None) -> bool:
+    """Whether `record`'s validation metric meets the stop_at budget."""
+    value = (record.get("val") or {}).get(metric_name)
+    return stop_at is not None and value is not None and value >= stop_at
 
 
 def _train_loader(train_ann: str | Path, spec: ModelSpec, cfg: TrainConfig) -> tuple[Any, int]:

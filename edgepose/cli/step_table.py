@@ -60,7 +60,7 @@ def print_finetune(records: list[dict[str, Any]] | dict[str, Any] | None) -> Non
         if record.get("max_drop") is not None:
             stop = (f"; --max-drop {record['max_drop']}: " + ("reached, stopped" if record["stopped_early"]
                     else "ran to the epoch limit") + f" after {record['epochs']} of {record['max_epochs']} epochs")  # fmt: skip
-        stdout.print(f"fine-tune: {record['epochs']} epochs (best {record['best_epoch']}), targets: {record['targets']}; "
+        stdout.print(f"fine-tune: {record['epochs']} epochs (best {record['best_epoch'] or 'the start'}), targets: {record['targets']}; "
                      f"validation: {record['validation']}{stop}")  # fmt: skip
         metric = record.get("metric")
         points = [f"{p['epoch']}: {p[metric]:.4g}" + (f" (drop {p['drop_points']:.2f})" if "drop_points" in p else "")

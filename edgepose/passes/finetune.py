@@ -100,7 +100,7 @@ def finetune_model(
         workers=cfg.workers, seed=ctx.seed, val_limit=cfg.val_limit, distill_alpha=distill if teacher else 0.0,
         max_steps_per_epoch=cfg.max_steps_per_epoch, threads=ctx.threads, sync_bn=cfg.sync_bn, stop_at=stop_at,
         feature_layers=matched, feature_distill=cfg.feature_distill if matched else 0.0, flip_teacher=flip,
-        freeze_bn_stats=freeze_bn_stats(cfg, artifact.spec, data.labelled),
+        freeze_bn_stats=freeze_bn_stats(cfg, artifact.spec, data.labelled), validate_start=True,
     )  # fmt: skip
     upto = f"up to {cfg.epochs} epochs, until the drop is <= {cfg.max_drop}" if stop_at is not None else f"{cfg.epochs} epochs"
     ctx.log(f"fine-tuning for {upto} on {train_data}; targets: {targets}; validation: {data.validation}")
@@ -160,7 +160,8 @@ def _stop_at(cfg: FinetuneConfig, data: Any, original: Any, artifact: Artifact,
 
 def _curve_point(record: dict[str, Any], metric: str, baseline: float | None) -> dict[str, Any]:
     value = (record.get("val") or {}).get(metric)
-    point: dict[str, Any] = {"epoch": record["epoch"], "loss": round(float(record["loss"]), 7), metric: value}
+    loss = None if record["loss"] is None else round(float(record["loss"]), 7)  # epoch 0: the start, untrained
+    point: dict[str, Any] = {"epoch": record["epoch"], "loss": loss, metric: value}
     if value is not None and baseline is not None:
         scale = 1.0 if metric.startswith("teacher_") else 100.0
         point["drop_points"] = round((baseline - value) * scale, 3)
@@ -168,7 +169,7 @@ def _curve_point(record: dict[str, Any], metric: str, baseline: float | None) ->
 
 
 def _epoch_line(record: dict[str, Any]) -> str:
-    line = f"  epoch {record['epoch']}: loss {record['loss']:.6f}"
+    line = f"  epoch {record['epoch']}: " + ("start" if record["loss"] is None else f"loss {record['loss']:.6f}")
     for key in ("oks_ap", "pck@0.2", "teacher_pck", "teacher_disp_px", "teacher_oks"):
         value = (record.get("val") or {}).get(key)
         if value is not None:

@@ -178,9 +178,10 @@ def test_label_free_prune_distils_from_the_original_and_validates_on_held_back_i
     assert record["labelled"] is False and record["distill"] == 1.0
     assert "teacher" in record["targets"] and "no labels" in record["targets"]
     assert record["metric"] == AGREEMENT_METRIC and "2 held-back images" in record["validation"]
-    assert [p["epoch"] for p in record["curve"]] == [1, 2]
+    assert [p["epoch"] for p in record["curve"]] == [0, 1, 2]  # 0: the pruned start, scored before training
+    assert record["curve"][0]["loss"] is None
     assert all(0.0 <= p[AGREEMENT_METRIC] <= 100.0 for p in record["curve"])
-    assert record["curve"][0]["drop_points"] == pytest.approx(100.0 - record["curve"][0][AGREEMENT_METRIC])
+    assert record["curve"][0]["drop_points"] == pytest.approx(100.0 - record["curve"][0][AGREEMENT_METRIC], abs=1e-3)
 
 
 def test_label_free_targets_are_the_teachers_flip_test_and_labelled_ones_keep_one_pass(
@@ -244,9 +245,9 @@ def test_labelled_data_keeps_the_labels_and_its_distill_share(tmp_path: Path, ti
 def test_max_drop_stops_as_soon_as_the_budget_is_met(tmp_path: Path, tiny_pose_net: Artifact) -> None:
     folder = write_folder(tmp_path / "photos", n=20)
     _, loose = _prune(tiny_pose_net, tmp_path / "a", folder, epochs=5, max_drop=100.0)  # any agreement is within
-    assert loose["epochs"] == 1 and loose["stopped_early"] is True and len(loose["curve"]) == 1
+    assert loose["epochs"] == 0 and loose["stopped_early"] is True and len(loose["curve"]) == 1  # the start: no training
     _, strict = _prune(tiny_pose_net, tmp_path / "b", folder, epochs=2, max_drop=0.0)  # 100% agreement: never
-    assert strict["epochs"] == 2 and strict["stopped_early"] is False
+    assert strict["epochs"] == 2 and strict["stopped_early"] is False and len(strict["curve"]) == 3
 
 
 def test_label_free_needs_the_original_model(tmp_path: Path, tiny_pose_net: Artifact) -> None:
@@ -285,7 +286,7 @@ def test_cli_quantizes_from_a_folder_and_prunes_label_free(tmp_path: Path, capsy
                                       "--threads", "1", "-o", str(tmp_path / "p.pt"), "--json"], capsys)  # fmt: skip
     assert code == 0, stderr
     record = json.loads(stdout)["finetune"][0]
-    assert record["labelled"] is False and record["epochs"] == 1 and record["max_epochs"] == 3
+    assert record["labelled"] is False and record["epochs"] == 0 and record["max_epochs"] == 3  # the start is within
     code, stdout, stderr = _run_main(["prune", *factory, "--max-epochs", "3", "--finetune-data", folder,
                                       "-o", str(tmp_path / "bad.pt")], capsys)  # fmt: skip
     assert code == 2 and stderr.count("\n") == 1 and "--max-drop" in stderr

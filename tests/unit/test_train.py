@@ -40,3 +40,40 @@ def test_frozen_batchnorm_statistics_stay_while_the_weights_learn(tiny_zoo_net, 
     weights_moved = any(not torch.equal(bn.weight, weight) for bn, (_, weight) in zip(bns, before, strict=True))
     assert stats_kept is frozen
     assert weights_moved
+
+
+class _ScriptedValidator:
+    """A label-free-style validator whose scores are given in advance: the start, then one per epoch."""
+
+    metric = "teacher_oks"
+
+    def __init__(self, scores: list[float]) -> None:
+        self.scores = list(scores)
+
+    def score(self, model) -> dict[str, float]:  # noqa: ANN001
+        return {self.metric: self.scores.pop(0)}
+
+
+@pytest.mark.parametrize(("scores", "stop_at", "best_epoch", "epochs_run"), [
+    ([90.0, 50.0, 60.0], None, 0, 2),  # training only made it worse: the starting weights come back
+    ([50.0, 60.0, 55.0], None, 1, 2),  # an epoch beat the start: its weights
+    ([99.0], 98.0, 0, 0),  # the start already meets the budget: no training at all
+])  # fmt: skip
+def test_validate_start_keeps_the_starting_weights_unless_an_epoch_beats_them(
+    tiny_zoo_net, tmp_path: Path, scores: list[float], stop_at: float | None, best_epoch: int, epochs_run: int,  # noqa: ANN001
+) -> None:  # fmt: skip
+    import torch
+
+    from edgepose.train import TrainConfig, train
+
+    ann = write_coco(tmp_path / "data", n_images=2)
+    start = {k: v.clone() for k, v in tiny_zoo_net.model.state_dict().items()}
+    cfg = TrainConfig(epochs=2, batch_size=2, lr=1e-2, workers=0, seed=0, warmup_steps=0, validate_start=True,
+                      stop_at=stop_at)  # fmt: skip
+    result = train(tiny_zoo_net, ann, _ScriptedValidator(scores), cfg, out_path=tmp_path / "t.pt", progress=False)
+    assert (result.best_epoch, result.epochs_run) == (best_epoch, epochs_run)
+    assert [r["epoch"] for r in result.log] == list(range(epochs_run + 1))
+    assert result.stopped_early is (epochs_run == 0)
+    kept = all(torch.equal(v, start[k]) for k, v in tiny_zoo_net.model.state_dict().items())
+    assert kept is (best_epoch == 0)
+    assert (tmp_path / "t.pt").exists()
