@@ -69,6 +69,7 @@ class TrainConfig:
     flip_teacher: bool = False  # single-frame top-down: the teacher's targets are its flip-test average (teacher_targets)
     freeze_bn_stats: bool = False  # BatchNorm normalises by its stored statistics and leaves them be (affine still learns)
     validate_start: bool = False  # score the starting weights too (epoch 0): kept unless an epoch beats them
+    trainable: tuple[str, ...] = ()  # names of the modules whose parameters learn; () for all
 
 
 @dataclass
@@ -150,7 +151,8 @@ def train(
     features: FeatureMatch | None = None
     try:
         model.to(device)  # before the optimizer, so its state lives where the parameters do
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        learning = _learning_parameters(model, cfg.trainable)
+        optimizer = torch.optim.AdamW(learning, lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, _warmup_cosine(cfg.warmup_steps, max(1, steps_per_epoch * cfg.epochs)))  # fmt: skip
         if resume and state_path is not None:
@@ -212,6 +214,8 @@ def train(
         if features is not None:
             features.close()
         model.to("cpu")
+        for parameter in model.parameters():  # the frozen ones learn again in whatever trains this model next
+            parameter.requires_grad_(True)
     model.load_state_dict(best_weights)
     with dist.rank_zero_only() as main:
         if main and out_path and val_ann is None:
@@ -221,6 +225,24 @@ def train(
     best = state.best_metric if state.best_metric > -math.inf else float("nan")
     return TrainResult(metric_name, best, state.best_epoch, state.epoch, time.perf_counter() - started, state.log,
                        stopped)  # fmt: skip
+
+
+def _learning_parameters(model: nn.Module, trainable: tuple[str, ...]) -> list[nn.Parameter]:
+    """The parameters of the `trainable` modules (all when empty); the others stop requiring gradients."""
+    if not trainable:
+        return list(model.parameters())
+    missing = set(trainable) - {name for name, _ in model.named_modules()}
+    if missing:
+        raise UserError(f"no such layer to train: {', '.join(sorted(missing))}")
+    learning = []
+    for name, parameter in model.named_parameters():
+        owner = name.rpartition(".")[0]
+        parameter.requires_grad_(owner in trainable)
+        if owner in trainable:
+            learning.append(parameter)
+    if not learning:
+        raise UserError("the layers to train hold no parameters")
+    return learning
 
 
 def _score_start(model: nn.Module, spec: ModelSpec, val_ann: Any, cfg: TrainConfig, metric_name: str,

@@ -54,6 +54,8 @@ def prune_command(
     target_gflops: Annotated[OptFloat, typer.Option("--target-gflops", help="prune until GFLOPs <= this share (e.g. 0.5); "
                                                     "replaces --ratio")] = None,  # fmt: skip
     target_latency: Annotated[OptFloat, typer.Option("--target-latency", help="sensitivity: ONNX Runtime p50 <= this share")] = None,
+    layer_ratio: Annotated[Patterns, typer.Option("--layer-ratio", help="an explicit plan: PATTERN=RATIO (wildcards, "
+                                                  "repeatable); only matching layers are pruned, each by its ratio")] = None,  # fmt: skip
     include: Annotated[Patterns, typer.Option("--include", help="prune only layers matching (wildcards, repeatable)")] = None,
     exclude: Annotated[Patterns, typer.Option("--exclude", help="never prune layers matching (wildcards, repeatable)")] = None,
     finetune_data: Annotated[OptStr, typer.Option("--finetune-data", help="what to fine-tune on: labelled COCO keypoints JSON in the model's "
@@ -111,6 +113,8 @@ def prune_command(
         "target_gflops_ratio": target_gflops, "target_latency_ratio": target_latency,
         "include": include or ["*"], "exclude": exclude or [], "sensitivity_images": scan_images,
     }  # fmt: skip
+    if layer_ratio:
+        options["layer_ratios"] = _layer_ratios(layer_ratio)
     if finetune_data is not None:
         options["finetune"] = {"lr": lr, "distill": distill, "batch_size": batch_size, "max_steps_per_epoch": max_steps,
                                "sync_bn": sync_bn, **finetune_epochs(epochs, max_epochs, max_drop, DEFAULT_EPOCHS)}  # fmt: skip
@@ -130,6 +134,20 @@ def prune_command(
         print_json(data)
         return
     _print(data)
+
+
+def _layer_ratios(items: list[str]) -> dict[str, float]:
+    """{pattern: ratio} from PATTERN=RATIO strings (the last '=' splits)."""
+    plan: dict[str, float] = {}
+    for item in items:
+        pattern, sep, value = item.rpartition("=")
+        try:
+            plan[pattern] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not pattern:
+            raise UserError(f"--layer-ratio takes PATTERN=RATIO (e.g. 'model.23.cv2.*=0.5'), not '{item}'")
+    return plan
 
 
 def _print(data: dict[str, Any]) -> None:

@@ -12,10 +12,11 @@ fine-tune is data-parallel over the processes (edgepose.train); `batch_size` is 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from edgepose.errors import UserError
 from edgepose.passes.base import PassConfig, RunContext, Stage, copy_torch_artifact, register_pass
 
 if TYPE_CHECKING:
@@ -41,6 +42,9 @@ class FinetuneConfig(PassConfig):
                                "average (image and mirror, as eval --flip), a better teacher than one pass")  # fmt: skip
     freeze_bn_stats: bool | None = Field(None, description="BatchNorm keeps the original statistics while fine-tuning "
                                          "(its weight and bias still learn); null: frozen for label-free YOLO-pose")  # fmt: skip
+    train_layers: Literal["all", "changed"] | None = Field(None, description="which layers learn: all, or only those "
+                                "the pass changed (new shapes or new layers; the rest keep the original weights); "
+                                "null: changed for label-free YOLO-pose, all otherwise")  # fmt: skip
     feature_distill: float = Field(0.0, ge=0, description="also match the teacher's outputs at the layers the pass "
                                    "replaced (Ghost: they keep their shapes); weight relative to the output loss at the start")  # fmt: skip
 
@@ -91,6 +95,7 @@ def finetune_model(
     flip = cfg.flip_teacher and teacher is not None and not data.labelled and flip_test_applies(artifact.spec)
     targets = f"{data.targets}, flip-test averaged" if flip else data.targets
     stop_at, baseline = _stop_at(cfg, data, original, artifact, ctx)
+    trainable, trained = trainable_layers(cfg, artifact, original, data.labelled)
     matched = tuple(feature_layers or ()) if teacher is not None and cfg.feature_distill > 0 else ()
     if cfg.feature_distill > 0 and not matched:
         why = "no teacher (distill 0 with labels)" if teacher is None else "this pass keeps no layer shapes to match"
@@ -101,6 +106,7 @@ def finetune_model(
         max_steps_per_epoch=cfg.max_steps_per_epoch, threads=ctx.threads, sync_bn=cfg.sync_bn, stop_at=stop_at,
         feature_layers=matched, feature_distill=cfg.feature_distill if matched else 0.0, flip_teacher=flip,
         freeze_bn_stats=freeze_bn_stats(cfg, artifact.spec, data.labelled), validate_start=True,
+        trainable=trainable,
     )  # fmt: skip
     upto = f"up to {cfg.epochs} epochs, until the drop is <= {cfg.max_drop}" if stop_at is not None else f"{cfg.epochs} epochs"
     ctx.log(f"fine-tuning for {upto} on {train_data}; targets: {targets}; validation: {data.validation}")
@@ -116,9 +122,32 @@ def finetune_model(
         "max_drop": cfg.max_drop, "max_epochs": cfg.epochs, "baseline": baseline, "stopped_early": result.stopped_early,
         "curve": [_curve_point(r, result.metric_name, baseline) for r in result.log],
         "feature_distill": {"weight": cfg.feature_distill, "layers": len(matched)} if matched else None,
-        "bn_stats": "frozen" if train_cfg.freeze_bn_stats else "updated",
+        "bn_stats": "frozen" if train_cfg.freeze_bn_stats else "updated", "trained_layers": trained,
     }  # fmt: skip
     return result
+
+
+def trainable_layers(cfg: FinetuneConfig, artifact: Artifact, original: Any, labelled: bool) -> tuple[tuple[str, ...], str]:
+    """(module names that learn, () for all; the record's description). By default only the changed layers learn
+    for label-free YOLO-pose: with every layer learning, 25 steps of distillation took a head-pruned yolo11n-pose
+    from 99.6 to 34.7 OKS agreement with its teacher (the starved head branches pull on the shared features);
+    with only the changed layers learning it stayed at 99.6."""
+    mode = cfg.train_layers or ("changed" if artifact.spec.head == "yolo" and not labelled else "all")
+    if mode == "all":
+        return (), "all"
+    if original is None:
+        raise UserError("train_layers 'changed' compares with the original model, which this fine-tune does not have")
+    names = changed_modules(artifact.model, original)
+    if not names:
+        return (), "all (the pass changed no layer's shape)"
+    return names, f"changed: {len(names)} layers"
+
+
+def changed_modules(model: Any, original: Any) -> tuple[str, ...]:
+    """Modules of `model` holding a parameter or buffer that `original` lacks or holds in another shape."""
+    before = {k: tuple(v.shape) for k, v in original.state_dict().items()}
+    changed = {k.rpartition(".")[0] for k, v in model.state_dict().items() if before.get(k) != tuple(v.shape)}
+    return tuple(sorted(changed))
 
 
 def freeze_bn_stats(cfg: FinetuneConfig, spec: Any, labelled: bool) -> bool:
@@ -134,8 +163,6 @@ def _stop_at(cfg: FinetuneConfig, data: Any, original: Any, artifact: Artifact,
              ctx: RunContext) -> tuple[float | None, float | None]:  # fmt: skip
     """(metric value that ends the fine-tune, the teacher's value it is measured against): the teacher agrees
     with itself 100%; a labelled metric is scored on the teacher first."""
-    from edgepose.errors import UserError
-
     if data.val is None:
         if cfg.max_drop is not None:
             raise UserError("--max-drop needs a validation check: give --val ANN.json, or fine-tuning data with "

@@ -93,7 +93,7 @@ def _structured(
     }  # fmt: skip
     dist.broadcast_module(model)  # every rank prunes rank 0's weights, bit for bit
     _taylor(model, spec, cfg, ctx)
-    if cfg.method == "sensitivity" or target is not None:  # searches prune copies unchecked: drop bad groups first
+    if cfg.method == "sensitivity" or target is not None or cfg.layer_ratios:  # prune copies unchecked: drop bad groups first
         record["not_pruned"] = ps.survey(model, spec, cfg, scope)
         names = dict(model.named_modules())
         scope.ignored += [n for n in record["not_pruned"] if n in names and n not in scope.ignored]
@@ -101,6 +101,10 @@ def _structured(
     if cfg.method == "sensitivity":
         record["sensitivity"] = dist.on_rank_zero(lambda: _sensitivity(model, spec, cfg, scope, ctx))
         ratio, ratio_dict = 0.0, record["sensitivity"]["chosen"]
+    elif cfg.layer_ratios is not None:
+        from edgepose.passes.prune_sensitivity import plan_from_patterns
+
+        ratio, ratio_dict = 0.0, plan_from_patterns(model, spec, cfg, scope, cfg.layer_ratios)
     elif target is not None:
         ratio, record["search"] = ps.ratio_for_gflops(model, spec, cfg, scope, target)
         ctx.log(f"ratio {ratio:.3f} brings GFLOPs to <= {cfg.target_gflops_ratio:g} of {base_gflops:.4g}")

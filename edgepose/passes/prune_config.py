@@ -26,6 +26,9 @@ class PruneConfig(PassConfig):
         "auto", description="keep channel counts multiples of N; auto: the multiple this CPU's INT8 kernels tile by "
         "(edgepose.hardware.preferred_round_to); null: no rounding")
     max_layer_ratio: float = Field(0.9, gt=0, lt=1)
+    layer_ratios: dict[str, float] | None = Field(
+        None, description="structured: an explicit per-layer plan, {pattern: channel share removed}; layers matching "
+        "no pattern keep every channel (e.g. the `chosen` ratios of a sensitivity scan, replayed)")
     include: list[str] = Field(default_factory=lambda: ["*"])
     exclude: list[str] = Field(default_factory=list)
     finetune: FinetuneConfig | None = None
@@ -60,8 +63,20 @@ class PruneConfig(PassConfig):
             raise ValueError("every ratio must be between 0 and 1")
         return sorted(set(value))
 
+    @field_validator("layer_ratios")
+    @classmethod
+    def _plan_in_range(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value is not None and (not value or any(not 0 < r < 1 for r in value.values())):
+            raise ValueError("give at least one pattern, each with a ratio between 0 and 1")
+        return value
+
     @model_validator(mode="after")
     def _method_fits(self) -> PruneConfig:
+        if self.layer_ratios is not None:
+            if self.method != "structured" or self.target_gflops_ratio or self.global_pruning:
+                raise ValueError("layer_ratios is a structured plan: it takes no target, global ranking or other method")
+            if max(self.layer_ratios.values()) > self.max_layer_ratio:
+                raise ValueError(f"a layer ratio is above max_layer_ratio {self.max_layer_ratio:g}; raise it to prune that far")
         if self.method == "sensitivity" and not (self.target_gflops_ratio or self.target_latency_ratio):
             raise ValueError("method 'sensitivity' needs target_gflops_ratio or target_latency_ratio")
         if self.method == "sensitivity" and self.global_pruning:

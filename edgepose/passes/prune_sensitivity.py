@@ -50,6 +50,24 @@ def prunable_groups(model: nn.Module, spec: ModelSpec, cfg: PruneConfig, scope: 
     return groups
 
 
+def plan_from_patterns(
+    model: nn.Module, spec: ModelSpec, cfg: PruneConfig, scope: Scope, patterns: dict[str, float]
+) -> dict[str, float]:  # fmt: skip
+    """{channel group root: ratio} for an explicit plan of {wildcard pattern: ratio}; the first pattern a group's
+    root layer matches wins. UserError when a pattern matches no prunable group."""
+    from fnmatch import fnmatchcase
+
+    roots = [name for name, _ in prunable_groups(model, spec, cfg, scope)]
+    plan: dict[str, float] = {}
+    for pattern, ratio in patterns.items():
+        matched = [r for r in roots if fnmatchcase(r, pattern) or fnmatchcase(r.removesuffix(".conv"), pattern)]
+        if not matched:
+            raise UserError(f"layer ratio '{pattern}' matches no prunable channel group (e.g. {', '.join(roots[:3])})")
+        for root in matched:
+            plan.setdefault(root, ratio)
+    return plan
+
+
 @dataclass(frozen=True)
 class Scorer:
     """How the scan scores a pruned copy: `score(model)`, higher is better, on a 0..1 scale."""

@@ -350,6 +350,7 @@ def test_yolo_pose_recovers_label_free_from_the_teachers_raw_outputs(tmp_path: P
     assert record["labelled"] is False and "raw head outputs" in record["targets"] and record["metric"] == "teacher_oks"
     assert record["epochs"] == 1 and 0.0 <= record["curve"][0]["teacher_oks"] <= 100.0
     assert record["bn_stats"] == "frozen"  # the default for label-free YOLO-pose (edgepose.passes.finetune)
+    assert record["trained_layers"].startswith("changed: ")  # the layers pruning reshaped, nothing else
 
 
 @pytest.mark.parametrize(("head", "labelled", "asked", "frozen"), [
@@ -444,3 +445,27 @@ def test_the_yolo_recipe_runs_end_to_end_on_unlabelled_photos(tmp_path: Path) ->
     assert prune["records"]["prune"]["gflops_ratio"] <= 0.7
     assert {g["name"] for g in report["gates"]} >= {"max_metric_drop", "min_speedup", "max_parity_error"}
     assert all(g["verdict"] in ("pass", "fail") for g in report["gates"])
+
+
+@pytest.mark.parametrize(("head", "labelled", "asked", "changed_only"), [
+    ("yolo", False, None, True), ("yolo", True, None, False), ("heatmap", False, None, False),
+    ("heatmap", True, "changed", True), ("yolo", False, "all", False),
+])  # fmt: skip
+def test_only_the_changed_layers_learn_by_default_for_label_free_yolo_pose(
+    tiny_pose_net: Artifact, head: str, labelled: bool, asked: str | None, changed_only: bool
+) -> None:  # fmt: skip
+    import copy
+    import dataclasses
+
+    from edgepose.artifact import Artifact as Art
+    from edgepose.passes.finetune import trainable_layers
+
+    original = tiny_pose_net.model
+    pruned = copy.deepcopy(original)
+    conv = next(m for m in pruned.modules() if isinstance(m, torch.nn.Conv2d))
+    conv.weight = torch.nn.Parameter(conv.weight[: max(1, conv.out_channels // 2)].clone())  # one reshaped layer
+    spec = dataclasses.replace(tiny_pose_net.spec, head=head)
+    names, described = trainable_layers(FinetuneConfig(train_layers=asked), Art(spec=spec, model=pruned), original, labelled)
+    reshaped = next(n for n, m in pruned.named_modules() if m is conv)
+    assert (names == (reshaped,)) is changed_only
+    assert described == ("changed: 1 layers" if changed_only else "all")

@@ -186,6 +186,30 @@ def test_exclude_and_include_are_honoured(tiny_zoo_net: Artifact, tmp_path: Path
         run_prune(tiny_zoo_net, tmp_path / "c", include=["nope.*"])
 
 
+def test_layer_ratios_prune_only_the_matching_layers_each_by_its_own_ratio(tiny_zoo_net: Artifact, tmp_path: Path) -> None:
+    before = layer_widths(tiny_zoo_net.model)
+    plan = {"backbone.layer1.0.conv1": 0.5, "deconv.*": 0.25}
+    pruned, record = run_prune(tiny_zoo_net, tmp_path / "a", layer_ratios=plan, round_to=None)
+    after = layer_widths(pruned.model)
+    assert after["backbone.layer1.0.conv1"] == before["backbone.layer1.0.conv1"] // 2
+    assert after["deconv.0"] == before["deconv.0"] - before["deconv.0"] // 4
+    assert {row["layer"] for row in record["layers"]} == {"backbone.layer1.0.conv1", "deconv.0", "deconv.3", "deconv.6"}
+    assert record["ratios"]["deconv.3"] == 0.25
+    with pytest.raises(UserError, match="layer ratio 'nope.\\*' matches no prunable channel group"):
+        run_prune(tiny_zoo_net, tmp_path / "b", layer_ratios={"nope.*": 0.5})
+    for bad in ({"deconv.*": 0.95}, {}):  # above max_layer_ratio 0.9; an empty plan
+        with pytest.raises(UserError, match="layer"):
+            run_prune(tiny_zoo_net, tmp_path / "c", layer_ratios=bad)
+
+
+def test_cli_layer_ratio_needs_pattern_equals_ratio(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edgepose.cli.app import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prune", "--model-factory", TINY_FACTORY, "--layer-ratio", "deconv.*", "-o", str(tmp_path / "p.pt")])
+    assert exit_info.value.code == 2 and "PATTERN=RATIO" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("steps", [1, 2])
 def test_magnitude_pruning_reaches_the_sparsity_and_is_permanent(
     steps: int, tiny_zoo_net: Artifact, tmp_path: Path
