@@ -149,9 +149,10 @@ def train(
 
     bar = make_progress() if progress and dist.is_main() else None
     features: FeatureMatch | None = None
+    frozen: list[nn.Parameter] = []
     try:
         model.to(device)  # before the optimizer, so its state lives where the parameters do
-        learning = _learning_parameters(model, cfg.trainable)
+        learning, frozen = _learning_parameters(model, cfg.trainable)
         optimizer = torch.optim.AdamW(learning, lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, _warmup_cosine(cfg.warmup_steps, max(1, steps_per_epoch * cfg.epochs)))  # fmt: skip
@@ -214,7 +215,7 @@ def train(
         if features is not None:
             features.close()
         model.to("cpu")
-        for parameter in model.parameters():  # the frozen ones learn again in whatever trains this model next
+        for parameter in frozen:  # the frozen ones learn again in whatever trains this model next
             parameter.requires_grad_(True)
     model.load_state_dict(best_weights)
     with dist.rank_zero_only() as main:
@@ -227,22 +228,27 @@ def train(
                        stopped)  # fmt: skip
 
 
-def _learning_parameters(model: nn.Module, trainable: tuple[str, ...]) -> list[nn.Parameter]:
-    """The parameters of the `trainable` modules (all when empty); the others stop requiring gradients."""
+def _learning_parameters(
+    model: nn.Module, trainable: tuple[str, ...]
+) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """The parameters of the `trainable` modules (all when empty), and those this froze (no gradients now)."""
     if not trainable:
-        return list(model.parameters())
+        return list(model.parameters()), []
     missing = set(trainable) - {name for name, _ in model.named_modules()}
     if missing:
         raise UserError(f"no such layer to train: {', '.join(sorted(missing))}")
-    learning = []
+    learning, frozen = [], []
     for name, parameter in model.named_parameters():
-        owner = name.rpartition(".")[0]
-        parameter.requires_grad_(owner in trainable)
-        if owner in trainable:
+        if name.rpartition(".")[0] in trainable:
             learning.append(parameter)
+        elif parameter.requires_grad:
+            parameter.requires_grad_(False)
+            frozen.append(parameter)
     if not learning:
+        for parameter in frozen:
+            parameter.requires_grad_(True)
         raise UserError("the layers to train hold no parameters")
-    return learning
+    return learning, frozen
 
 
 def _score_start(model: nn.Module, spec: ModelSpec, val_ann: Any, cfg: TrainConfig, metric_name: str,

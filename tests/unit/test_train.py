@@ -79,7 +79,8 @@ def test_validate_start_keeps_the_starting_weights_unless_an_epoch_beats_them(
     assert (tmp_path / "t.pt").exists()
 
 
-def test_only_the_trainable_layers_move_and_every_parameter_learns_again_afterwards(tiny_zoo_net, tmp_path: Path) -> None:  # noqa: ANN001
+def test_only_the_trainable_layers_move_and_what_it_froze_learns_again_afterwards(tiny_zoo_net, tmp_path: Path) -> None:  # noqa: ANN001
+    """What was frozen before training (by the caller) stays frozen; what `trainable` froze learns again."""
     import torch
 
     from edgepose.train import TrainConfig, train
@@ -88,10 +89,13 @@ def test_only_the_trainable_layers_move_and_every_parameter_learns_again_afterwa
     convs = [n for n, m in tiny_zoo_net.model.named_modules() if isinstance(m, torch.nn.Conv2d)]
     chosen = convs[-1]
     before = {k: v.clone() for k, v in tiny_zoo_net.model.named_parameters()}
+    held = tiny_zoo_net.model.get_submodule(convs[0]).weight
+    held.requires_grad_(False)
     cfg = TrainConfig(epochs=1, batch_size=2, lr=1e-2, workers=0, seed=0, warmup_steps=0, trainable=(chosen,))
     train(tiny_zoo_net, ann, None, cfg, progress=False)
     moved = {k for k, v in tiny_zoo_net.model.named_parameters() if not torch.equal(v, before[k])}
     assert moved and all(k.rpartition(".")[0] == chosen for k in moved)
-    assert all(p.requires_grad for p in tiny_zoo_net.model.parameters())
+    assert not held.requires_grad
+    assert all(p.requires_grad for p in tiny_zoo_net.model.parameters() if p is not held)
     with pytest.raises(UserError, match="no such layer to train"):
         train(tiny_zoo_net, ann, None, TrainConfig(epochs=1, batch_size=2, workers=0, trainable=("nope",)), progress=False)
