@@ -62,6 +62,8 @@ class ParityReport:
     passed: bool
     per_output: dict[str, dict[str, float]] = field(default_factory=dict)
     checked_value: float = 0.0  # the value compared with the tolerance
+    n_keypoints: int = 0  # keypoints decoded from the reference (all inputs, all people)
+    n_judged: int = 0  # of those, the ones the kpt metric averages: a heatmap head's seen ones when it sees any
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,6 +137,7 @@ def verify_parity(
     max_scaled = max(v["max_scaled_err"] for v in per_output.values())
     disp = np.concatenate(displacements) if displacements else None
     seen = np.concatenate(seen_displacements) if seen_displacements else None
+    n_keypoints = 0 if disp is None else int(disp.size)
     if seen is not None and seen.size:  # a heatmap model that sees some keypoints: judged on those (module doc)
         disp = seen
     if metric == "kpt" and disp is None:
@@ -147,6 +150,7 @@ def verify_parity(
         mean_kpt_px=None if disp is None else float(disp.mean()), max_kpt_px=None if disp is None else float(disp.max()),
         n_random=n_random, n_images=0 if images is None else len(images), precision=precision, tolerance=tol,
         metric=metric, passed=bool(checked <= tol), per_output=per_output, checked_value=float(checked),
+        n_keypoints=n_keypoints, n_judged=0 if disp is None else int(disp.size),
     )  # fmt: skip
 
 

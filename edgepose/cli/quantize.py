@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -143,7 +143,16 @@ def _print(data: dict) -> None:
                      f"kept float by the search: {', '.join(budget['kept_float']) or 'none'}")  # fmt: skip
     parity = data.get("parity")
     if parity:
-        verdict = "pass" if parity["passed"] else "FAIL"
-        stdout.print(f"parity FP32 vs INT8 on {parity['n_images']} images of {parity['data']}: mean keypoint "
-                     f"displacement {parity['mean_kpt_px']:.2f} px = {parity['checked_value']:.4f} of the input "
-                     f"diagonal (tolerance {parity['tolerance']:g}): {verdict}")  # fmt: skip
+        stdout.print(parity_line(parity))
+
+
+def parity_line(parity: dict[str, Any]) -> str:
+    """One line on the FP32 vs INT8 parity check: what was compared, the error, the tolerance, the verdict."""
+    verdict = "pass" if parity["passed"] else "FAIL"
+    where = f"parity FP32 vs INT8 on {parity['n_images']} images of {parity['data']}"
+    if parity["metric"] != "kpt" or parity["mean_kpt_px"] is None:
+        return f"{where}: {parity['metric']} error {parity['checked_value']:.4g} (tolerance {parity['tolerance']:g}): {verdict}"
+    judged, total = parity.get("n_judged", 0), parity.get("n_keypoints", 0)
+    counted = f" over the {judged} of {total} keypoints the FP32 model sees" if 0 < judged < total else ""
+    return (f"{where}: mean keypoint displacement {parity['mean_kpt_px']:.2f} px{counted} = "
+            f"{parity['checked_value']:.4f} of the input diagonal (tolerance {parity['tolerance']:g}): {verdict}")  # fmt: skip

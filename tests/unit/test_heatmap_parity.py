@@ -56,3 +56,21 @@ def test_a_model_that_sees_nothing_is_judged_on_every_keypoint(peak: float) -> N
     low = {0: (5, 5, peak)}
     passed, px = judge(heatmaps(low), heatmaps(low, flat_argmax=(11, 15)))
     assert not passed and px > 0
+
+
+def test_the_report_counts_the_keypoints_it_judged_and_the_line_says_so() -> None:
+    from edgepose.cli.quantize import parity_line
+
+    seen = {0: (5, 5, 0.8), 1: (6, 9, 0.5)}
+    report = verify_parity(FixedSession(heatmaps(seen)), FixedSession(heatmaps(seen)), SPEC, n_random=2, precision="int8")
+    assert (report.n_keypoints, report.n_judged) == (2 * K, 2 * 2)  # 2 inputs x 17 keypoints; 2 seen in each
+    line = parity_line({**report.to_dict(), "data": "photos/"})
+    assert "over the 4 of 34 keypoints the FP32 model sees" in line and line.endswith(": pass")
+
+
+def test_the_line_for_a_gate_on_raw_output_error_names_that_metric() -> None:
+    from edgepose.cli.quantize import parity_line
+
+    line = parity_line({"n_images": 0, "data": None, "metric": "rel", "mean_kpt_px": None, "checked_value": 0.2,
+                        "tolerance": 0.05, "passed": False})  # fmt: skip
+    assert "rel error 0.2 (tolerance 0.05): FAIL" in line
