@@ -75,7 +75,7 @@ class UnlabelledCrops(Dataset):
 
 class TeacherAgreement:
     """Validation without labels: agreement of a student with `teacher` on held-back `views` (module doc);
-    YOLO-pose: `teacher_oks`, the mean OKS (x100) of each teacher person with its best student match."""
+    YOLO-pose: `teacher_oks`, OKS agreement (x100) of people matched one to one (yolo_agreement)."""
 
     def __init__(self, views: list[View], spec: ModelSpec, teacher: torch.nn.Module, batch_size: int = 32):
         if not views:
@@ -144,21 +144,39 @@ def _num_keypoints(spec: ModelSpec) -> int:
 
 
 def yolo_agreement(student: list[Any], teacher: list[Any], spec: ModelSpec) -> dict[str, float]:
-    """Mean OKS (x100) between each teacher person and the student person that fits it best (0 when none does),
-    with the schema's sigmas and the teacher box's area; keypoints the teacher does not see are left out."""
+    """OKS agreement (x100) of the student's people with the teacher's, matched one to one.
+
+    Each teacher person (most confident first) takes the still-unmatched student person whose OKS with it is
+    highest (schema sigmas, the teacher box's area, the keypoints the teacher sees). The score is the sum of the
+    matched OKS over (teacher people + student people left over), so a missed person, a duplicate and an invented
+    one each cost: a student that finds every teacher person twice scores 50, not 100. Teacher people with no
+    seen keypoint are not scored, and each excuses one left-over student person (the one that found it).
+    """
     from edgepose.schemas import get_schema
 
     sigmas = np.asarray(get_schema(spec.schema).sigmas, dtype=np.float64)
-    scores: list[float] = []
+    matched_oks, n_people, n_extra = 0.0, 0, 0
     for s_det, t_det in zip(student, teacher, strict=True):
-        for box, kpts in zip(t_det.boxes, t_det.keypoints, strict=True):
-            area = max(float((box[2] - box[0]) * (box[3] - box[1])), 1.0)
+        free = list(range(len(s_det.keypoints)))
+        unseen = 0
+        for t in np.argsort(-np.asarray(t_det.scores, dtype=np.float64), kind="stable"):
+            box, kpts = t_det.boxes[t], t_det.keypoints[t]
             seen = kpts[:, 2] > 0.5
             if not seen.any():
+                unseen += 1
                 continue
-            best = 0.0
-            for other in s_det.keypoints:
-                d2 = ((other[:, :2] - kpts[:, :2]) ** 2).sum(-1)
-                best = max(best, float(np.exp(-d2 / (2 * area * (2 * sigmas) ** 2 + np.spacing(1)))[seen].mean()))
-            scores.append(best)
-    return {YOLO_AGREEMENT_METRIC: 100.0 * float(np.mean(scores)) if scores else 100.0, "n_people": len(scores)}
+            area = max(float((box[2] - box[0]) * (box[3] - box[1])), 1.0)
+            best, best_j = 0.0, None
+            for j in free:
+                d2 = ((s_det.keypoints[j][:, :2] - kpts[:, :2]) ** 2).sum(-1)
+                oks = float(np.exp(-d2 / (2 * area * (2 * sigmas) ** 2 + np.spacing(1)))[seen].mean())
+                if best_j is None or oks > best:
+                    best, best_j = oks, j
+            if best_j is not None:
+                free.remove(best_j)
+            matched_oks += best
+            n_people += 1
+        n_extra += max(len(free) - unseen, 0)
+    total = n_people + n_extra
+    return {YOLO_AGREEMENT_METRIC: 100.0 * matched_oks / total if total else 100.0, "n_people": n_people,
+            "n_extra": n_extra}  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -408,6 +409,45 @@ def test_yolo_agreement_is_oks_against_the_teachers_people() -> None:
     missed = yolo_agreement([Detections(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 17, 3)), np.zeros(0, int))],
                             teacher, spec)  # fmt: skip
     assert 0.0 < near["teacher_oks"] < 100.0 and missed["teacher_oks"] == 0.0
+
+
+def _people(kpts: np.ndarray, vis: float = 1.0) -> Any:
+    """Detections of people with these (N, 17, 2) keypoints, all seen (vis 1) or none, best first."""
+    from edgepose.deploy.yolo_decode import Detections
+
+    n = len(kpts)
+    full = np.concatenate([kpts, np.full((*kpts.shape[:2], 1), vis)], axis=-1)
+    boxes = np.array([[k[:, 0].min(), k[:, 1].min(), k[:, 0].max(), k[:, 1].max()] for k in kpts]).reshape(n, 4)
+    return Detections(boxes, np.linspace(0.9, 0.6, n), full, np.arange(n))
+
+
+def test_yolo_agreement_charges_duplicates_and_invented_people_and_matches_one_to_one() -> None:
+    from edgepose.inference.unlabelled import yolo_agreement
+    from edgepose.models import default_spec
+
+    spec = default_spec("yolopose-v8n", input_size=(64, 64))
+    rng = np.random.default_rng(1)
+    a, b = rng.uniform(0, 25, (1, 17, 2)), rng.uniform(35, 60, (1, 17, 2))
+    teacher = [_people(np.concatenate([a, b]))]
+    assert yolo_agreement(teacher, teacher, spec)["teacher_oks"] == pytest.approx(100.0)
+    twice = yolo_agreement([_people(np.concatenate([a, a, b, b]))], teacher, spec)
+    assert twice["teacher_oks"] == pytest.approx(50.0) and twice["n_extra"] == 2
+    close_pair = [_people(np.concatenate([a, a + 1.0]))]  # the one student person cannot match both
+    one_for_both = yolo_agreement([_people(a)], close_pair, spec)
+    assert one_for_both["teacher_oks"] == pytest.approx(50.0) and one_for_both["n_extra"] == 0
+    invented = yolo_agreement([_people(np.concatenate([a, b, rng.uniform(0, 60, (1, 17, 2))]))], teacher, spec)
+    assert invented["teacher_oks"] == pytest.approx(100.0 * 2 / 3)
+
+
+def test_yolo_agreement_lets_a_teacher_person_with_nothing_seen_excuse_the_student_that_found_it() -> None:
+    from edgepose.inference.unlabelled import yolo_agreement
+    from edgepose.models import default_spec
+
+    spec = default_spec("yolopose-v8n", input_size=(64, 64))
+    a = np.random.default_rng(2).uniform(0, 60, (1, 17, 2))
+    unseen = _people(a, vis=0.0)
+    result = yolo_agreement([_people(a)], [unseen], spec)
+    assert result == {"teacher_oks": 100.0, "n_people": 0, "n_extra": 0}
 
 
 def test_annotation_image_paths_may_not_leave_the_image_folder(tmp_path: Path, tiny_pose_net: Artifact) -> None:
