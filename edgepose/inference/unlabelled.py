@@ -152,6 +152,7 @@ def yolo_agreement(student: list[Any], teacher: list[Any], spec: ModelSpec) -> d
     one each cost: a student that finds every teacher person twice scores 50, not 100. Teacher people with no
     seen keypoint are not scored, and each excuses one left-over student person (the one that found it).
     """
+    from edgepose.metrics.coco_eval import keypoint_oks
     from edgepose.schemas import get_schema
 
     sigmas = np.asarray(get_schema(spec.schema).sigmas, dtype=np.float64)
@@ -165,16 +166,12 @@ def yolo_agreement(student: list[Any], teacher: list[Any], spec: ModelSpec) -> d
             if not seen.any():
                 unseen += 1
                 continue
-            area = max(float((box[2] - box[0]) * (box[3] - box[1])), 1.0)
-            best, best_j = 0.0, None
-            for j in free:
-                d2 = ((s_det.keypoints[j][:, :2] - kpts[:, :2]) ** 2).sum(-1)
-                oks = float(np.exp(-d2 / (2 * area * (2 * sigmas) ** 2 + np.spacing(1)))[seen].mean())
-                if best_j is None or oks > best:
-                    best, best_j = oks, j
-            if best_j is not None:
-                free.remove(best_j)
-            matched_oks += best
+            area = float((box[2] - box[0]) * (box[3] - box[1]))
+            fits = [keypoint_oks(s_det.keypoints[j][:, :2], kpts[:, :2], seen, area, sigmas) for j in free]
+            if fits:
+                best = int(np.argmax(fits))  # the first of equals, as before
+                matched_oks += fits[best]
+                del free[best]
             n_people += 1
         n_extra += max(len(free) - unseen, 0)
     total = n_people + n_extra

@@ -16,8 +16,19 @@ import numpy as np
 
 from edgepose.deploy.pose import INSTANCE_SCORE_THRESHOLD, instance_scores
 
-__all__ = ["INSTANCE_SCORE_THRESHOLD", "build_results", "coco_from_arrays", "coco_subset", "instance_scores", "oks_ap"]
+__all__ = ["INSTANCE_SCORE_THRESHOLD", "build_results", "coco_from_arrays", "coco_subset", "instance_scores", "keypoint_oks",
+           "oks_ap"]
 MAX_DETS = 20  # COCOeval's keypoint maxDets: per image, only the 20 highest-scoring detections are matched
+
+
+def keypoint_oks(pred_xy: np.ndarray, ref_xy: np.ndarray, counted: np.ndarray, area: float, sigmas: np.ndarray) -> float:
+    """COCO's object keypoint similarity of one person's (K, 2) keypoints with a reference's, over the `counted`
+    (K,) joints, for a reference of `area` (clamped to >= 1) with the schema's (K,) sigmas; 0 when none counts."""
+    if not counted.any():
+        return 0.0
+    d2 = ((pred_xy - ref_xy) ** 2).sum(axis=-1)
+    area = max(float(area), 1.0)
+    return float(np.exp(-d2[counted] / (2 * area * (2 * sigmas[counted]) ** 2 + np.spacing(1))).mean())
 
 
 def beyond_max_dets(image_ids: Sequence[Any]) -> int:

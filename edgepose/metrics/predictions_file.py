@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from edgepose.errors import UserError
+from edgepose.metrics.coco_eval import keypoint_oks
 
 
 def evaluate_predictions_file(predictions: str | Path, ann_file: str | Path) -> dict[str, Any]:
@@ -154,9 +155,4 @@ def _pair(results: list[dict[str, Any]], people: list[Any], sigmas: np.ndarray, 
 
 def _oks(kp: np.ndarray, person: Any, sigmas: np.ndarray) -> float:
     gt = person.keypoints
-    labelled = gt[:, 2] > 0
-    if not labelled.any():
-        return 0.0
-    area = max(float(person.area), 1.0)
-    d2 = ((kp[:, :2] - gt[:, :2]) ** 2).sum(axis=1)
-    return float(np.exp(-d2[labelled] / (2 * area * (2 * sigmas[labelled]) ** 2 + np.spacing(1))).mean())
+    return keypoint_oks(kp[:, :2], gt[:, :2], gt[:, 2] > 0, person.area, sigmas)
